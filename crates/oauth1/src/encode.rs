@@ -4,10 +4,29 @@ use std::fmt;
 
 /// Characters RFC 3986 calls unreserved: the only ones that are never encoded.
 fn is_unreserved(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+    UNRESERVED[usize::from(byte)]
 }
 
+/// [`is_unreserved`] as a table: the encoders below test every byte they see.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+        byte += 1;
+    }
+    table
+};
+
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Appends `%XX` for `byte`.
+fn push_escape(byte: u8, out: &mut String) {
+    out.push('%');
+    out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
+    out.push(char::from(HEX_UPPER[usize::from(byte & 0x0f)]));
+}
 
 /// Encodes `value` per RFC 5849 §3.6: UTF-8 bytes, every byte outside the unreserved set as `%XX` with
 /// upper-case hex.
@@ -17,17 +36,51 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
-/// [`percent_encode`] appending to `out`, so the base string is built without temporary strings.
-pub(crate) fn percent_encode_into(value: &str, out: &mut String) {
-    for &byte in value.as_bytes() {
-        if is_unreserved(byte) {
-            out.push(byte as char);
-        } else {
-            out.push('%');
-            out.push(HEX_UPPER[usize::from(byte >> 4)] as char);
-            out.push(HEX_UPPER[usize::from(byte & 0x0f)] as char);
+/// Calls `escape` for every byte of `value` outside the unreserved set and appends each run of unreserved
+/// bytes between them to `out` in one copy.
+fn encode_runs(value: &str, out: &mut String, escape: impl Fn(u8, &mut String)) {
+    out.reserve(value.len());
+    let mut run_start = 0;
+    for (i, &byte) in value.as_bytes().iter().enumerate() {
+        if !is_unreserved(byte) {
+            // A non-empty run holds only unreserved (ASCII) bytes, so both ends are char boundaries.
+            if run_start < i {
+                out.push_str(&value[run_start..i]);
+            }
+            escape(byte, out);
+            run_start = i + 1;
         }
     }
+    if run_start < value.len() {
+        out.push_str(&value[run_start..]);
+    }
+}
+
+/// [`percent_encode`] appending to `out`, so the base string is built without temporary strings.
+pub(crate) fn percent_encode_into(value: &str, out: &mut String) {
+    encode_runs(value, out, push_escape);
+}
+
+/// `percent_encode(&percent_encode(value))` appending to `out`, without the intermediate string: the first
+/// encoding leaves unreserved bytes alone and turns every other byte into `%XX`, whose `%` the second turns
+/// into `%25` (hex digits are unreserved).
+pub(crate) fn percent_encode_twice_into(value: &str, out: &mut String) {
+    encode_runs(value, out, |byte, out| {
+        out.push_str("%25");
+        out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_UPPER[usize::from(byte & 0x0f)]));
+    });
+}
+
+/// `percent_encode(a).cmp(&percent_encode(b))` without encoding.
+///
+/// Encoding maps each byte to a token on its own: an unreserved byte to itself, any other to `%XX`. At the
+/// first byte where `a` and `b` differ their tokens decide: `%` (0x25) sorts before every unreserved byte
+/// (the smallest is `-`, 0x2D), two escapes sort as their bytes (upper-case hex digits are in ASCII order),
+/// and two unreserved bytes as themselves. A string that is a prefix of the other sorts first either way.
+pub(crate) fn cmp_encoded(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |byte: u8| (is_unreserved(byte), byte);
+    a.bytes().map(key).cmp(b.bytes().map(key))
 }
 
 /// Why a percent-encoded string could not be decoded.
@@ -113,6 +166,65 @@ mod tests {
         assert_eq!(percent_encode("a b+c%d&e=f/g"), "a%20b%2Bc%25d%26e%3Df%2Fg");
         assert_eq!(percent_encode("é☃"), "%C3%A9%E2%98%83");
         assert_eq!(percent_encode(""), "");
+    }
+
+    /// Strings that exercise every token class: unreserved runs, reserved ASCII, `%`, multi-byte UTF-8.
+    const SAMPLES: [&str; 20] = [
+        "",
+        "a",
+        "A",
+        "z",
+        "0",
+        "-",
+        ".",
+        "_",
+        "~",
+        " ",
+        "%",
+        "&",
+        "=",
+        "+",
+        "/",
+        "é",
+        "☃",
+        "a b",
+        "ab~",
+        "\u{10FFFF}x",
+    ];
+
+    #[test]
+    fn encoding_twice_in_one_pass_equals_encoding_twice() {
+        for a in SAMPLES {
+            for b in SAMPLES {
+                let value = format!("{a}{b}x{a}");
+                let mut out = String::from("prefix");
+                percent_encode_twice_into(&value, &mut out);
+                assert_eq!(
+                    out,
+                    format!("prefix{}", percent_encode(&percent_encode(&value))),
+                    "{value:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn encoded_order_without_encoding() {
+        let mut strings: Vec<String> = Vec::new();
+        for a in SAMPLES {
+            for b in SAMPLES {
+                strings.push(format!("{a}{b}"));
+            }
+        }
+        for a in &strings {
+            for b in &strings {
+                assert_eq!(
+                    cmp_encoded(a, b),
+                    percent_encode(a).cmp(&percent_encode(b)),
+                    "{a:?} vs {b:?}"
+                );
+            }
+        }
     }
 
     #[test]

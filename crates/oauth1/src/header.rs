@@ -198,6 +198,12 @@ impl<'a> Cursor<'a> {
     /// A value: an RFC 7230 quoted-string (with `\` escapes) or a bare token.
     fn value(&mut self) -> Result<std::borrow::Cow<'a, str>, HeaderError> {
         if let Some(body) = self.rest.strip_prefix('"') {
+            // Most values have no escape: find the closing quote with a byte scan and borrow.
+            let stop = body.bytes().position(|b| b == b'"' || b == b'\\');
+            if let Some(end) = stop.filter(|&end| body.as_bytes()[end] == b'"') {
+                self.rest = &body[end + 1..];
+                return Ok(std::borrow::Cow::Borrowed(&body[..end]));
+            }
             let mut unescaped: Option<String> = None;
             let mut chars = body.char_indices();
             while let Some((i, c)) = chars.next() {

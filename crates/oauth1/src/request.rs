@@ -5,7 +5,7 @@ use std::fmt;
 use crate::base::{UriError, base_string_uri};
 use crate::encode::DecodeError;
 use crate::header::{AuthorizationHeader, HeaderError};
-use crate::params::{Param, collect, parse_form};
+use crate::params::{Param, collect_owned, parse_form};
 
 /// What a server passes in to check a request.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +82,7 @@ impl SignedRequest {
             Some(body) => parse_form(body).map_err(RequestError::Body)?,
             None => Vec::new(),
         };
-        let params = collect(&query, &body, &header_params);
+        let params = collect_owned(query, body, header_params);
         if let Some(name) = repeated_oauth_name(&params) {
             return Err(RequestError::DuplicateParameter(name.to_owned()));
         }
@@ -127,9 +127,11 @@ impl SignedRequest {
 
     /// The signature base string for this request (RFC 5849 §3.4.1.1).
     pub fn base_string(&self) -> String {
-        let normalized =
-            crate::params::normalize(self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        crate::base::signature_base_string(&self.method, &self.base_uri, &normalized)
+        crate::params::signature_base_string_of(
+            &self.method,
+            &self.base_uri,
+            self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        )
     }
 }
 

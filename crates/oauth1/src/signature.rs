@@ -108,8 +108,33 @@ pub fn verify(
     token_secret: &str,
     provided: &str,
 ) -> bool {
-    let expected = sign(method, base_string, consumer_secret, token_secret);
-    expected.as_bytes().ct_eq(provided.as_bytes()).into()
+    let key = signing_key(consumer_secret, token_secret);
+    match method {
+        SignatureMethod::HmacSha1 => {
+            hmac_base64_matches::<Hmac<sha1::Sha1>>(key.as_bytes(), base_string, provided)
+        }
+        SignatureMethod::HmacSha256 => {
+            hmac_base64_matches::<Hmac<sha2::Sha256>>(key.as_bytes(), base_string, provided)
+        }
+        SignatureMethod::Plaintext => key.as_bytes().ct_eq(provided.as_bytes()).into(),
+    }
+}
+
+/// Whether `provided` is `hmac_base64(key, base_string)`, encoding the digest on the stack.
+fn hmac_base64_matches<M: Mac + hmac::digest::KeyInit>(
+    key: &[u8],
+    base_string: &str,
+    provided: &str,
+) -> bool {
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(base_string.as_bytes());
+    // 64 bytes hold the Base64 of any digest up to 48 bytes; SHA-256's 32 take 44.
+    let mut encoded = [0_u8; 64];
+    let len = BASE64
+        .encode_slice(mac.finalize().into_bytes(), &mut encoded)
+        .unwrap_or_else(|_| unreachable!("a SHA-1 or SHA-256 digest fits in 64 Base64 bytes"));
+    encoded[..len].ct_eq(provided.as_bytes()).into()
 }
 
 #[cfg(test)]

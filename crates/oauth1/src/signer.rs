@@ -1,8 +1,8 @@
 //! Client-side signing.
 
-use crate::base::{UriError, base_string_uri, signature_base_string};
+use crate::base::{UriError, base_string_uri};
 use crate::header::AuthorizationHeader;
-use crate::params::{Param, normalize, parse_form};
+use crate::params::{Param, parse_form, signature_base_string_of};
 use crate::signature::{SignatureMethod, sign};
 
 /// Signs requests for one consumer (and optionally one token).
@@ -96,14 +96,15 @@ impl<'a> Signer<'a> {
                 .map_err(|e| UriError::NotAbsolute(format!("query: {e}")))?,
             None => Vec::new(),
         };
-        let normalized = normalize(
+        let base_string = signature_base_string_of(
+            http_method,
+            &base_uri,
             query
                 .iter()
                 .chain(form_body)
                 .chain(&oauth)
                 .map(|(n, v)| (n.as_str(), v.as_str())),
         );
-        let base_string = signature_base_string(http_method, &base_uri, &normalized);
         let token_secret = self.token.map_or("", |(_, secret)| secret);
         let signature = sign(
             self.method,
