@@ -1,0 +1,156 @@
+//! `/login` and `/logout`.
+
+use askama::Template;
+use axum::Form;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::sessions::{end_session, start_session};
+use super::{authenticate_password, csrf_cookie_value, require_csrf};
+use crate::error::SiteError;
+use crate::pages::{error_page, render};
+use crate::state::SiteState;
+
+pub(super) fn routes() -> Router<SiteState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/wp-login.php", get(login_form).post(login))
+        .route("/logout", post(logout))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    site_name: &'a str,
+    csrf: &'a str,
+    redirect_to: &'a str,
+    login: &'a str,
+    error: Option<&'a str>,
+    switching: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    redirect_to: Option<String>,
+    #[serde(default)]
+    switch: Option<String>,
+}
+
+/// Only local paths: an absolute or protocol-relative URL would make the login form an open redirect.
+pub(crate) fn safe_redirect(target: Option<&str>) -> &str {
+    match target {
+        Some(t) if t.starts_with('/') && !t.starts_with("//") && !t.contains('\\') => t,
+        _ => "/",
+    }
+}
+
+async fn login_form(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let result = (|| {
+        let (csrf, cookie) = csrf_cookie_value(&state, &headers)?;
+        let page = LoginPage {
+            site_name: &state.config().name,
+            csrf: &csrf,
+            redirect_to: safe_redirect(q.redirect_to.as_deref()),
+            login: "",
+            error: None,
+            switching: q.switch.is_some(),
+        };
+        render(&page, StatusCode::OK, cookie)
+    })();
+    result.unwrap_or_else(|e| error_page(&state.config().name, &e))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    log: String,
+    #[serde(default)]
+    pwd: String,
+    redirect_to: Option<String>,
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+async fn login(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let result = async {
+        require_csrf(&headers, form.csrf.as_deref())?;
+        let redirect_to = safe_redirect(form.redirect_to.as_deref());
+        match authenticate_password(&state, form.log.trim(), &form.pwd).await? {
+            Some(user) => {
+                // A new session replaces whoever was signed in (the consent page's "switch user").
+                let clear = end_session(&state, &headers).await?;
+                let cookie = start_session(&state, &user.id).await?;
+                let mut response = Redirect::to(redirect_to).into_response();
+                response.headers_mut().append(header::SET_COOKIE, clear);
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+                Ok(response)
+            }
+            None => {
+                let (csrf, cookie) = csrf_cookie_value(&state, &headers)?;
+                let page = LoginPage {
+                    site_name: &state.config().name,
+                    csrf: &csrf,
+                    redirect_to,
+                    login: form.log.trim(),
+                    error: Some("Unknown username or incorrect password."),
+                    switching: false,
+                };
+                render(&page, StatusCode::UNAUTHORIZED, cookie)
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e: SiteError| error_page(&state.config().name, &e))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    redirect_to: Option<String>,
+}
+
+async fn logout(
+    State(state): State<SiteState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let result = async {
+        require_csrf(&headers, form.csrf.as_deref())?;
+        let clear = end_session(&state, &headers).await?;
+        let mut response = Redirect::to(safe_redirect(form.redirect_to.as_deref())).into_response();
+        response.headers_mut().append(header::SET_COOKIE, clear);
+        Ok::<_, SiteError>(response)
+    }
+    .await;
+    result.unwrap_or_else(|e| error_page(&state.config().name, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_redirect;
+
+    #[test]
+    fn redirects_stay_on_the_site() {
+        assert_eq!(
+            safe_redirect(Some("/oauth1/authorize?oauth_token=x")),
+            "/oauth1/authorize?oauth_token=x"
+        );
+        assert_eq!(safe_redirect(Some("https://evil.example/")), "/");
+        assert_eq!(safe_redirect(Some("//evil.example/")), "/");
+        assert_eq!(safe_redirect(Some("/\\evil.example")), "/");
+        assert_eq!(safe_redirect(None), "/");
+    }
+}

@@ -1,0 +1,34 @@
+//! The authbroker site: what a WordPress site with the WP-API OAuth 1.0a and broker plugins looks like on the
+//! wire, as an embeddable axum router.
+//!
+//! * `GET /wp-json/` — the REST index with `authentication.oauth1` and `authentication.broker`; every
+//!   response carries `Link: <{home}/wp-json/>; rel="https://api.w.org/"`.
+//! * `/oauth1/request`, `/oauth1/authorize`, `/oauth1/access` — the OAuth 1.0a provider (PROTOCOL.md R7–R11).
+//! * `/wp-json/wp/v2/users/me` and posts — signed REST calls authenticate as the approving user.
+//! * login, consent and management pages, server-rendered, CSRF-protected, no JavaScript.
+//!
+//! Time comes from the [`Clock`] in the state and every URL the site emits is built from the configured
+//! canonical home URL, never from `Host`.
+
+mod accounts;
+mod clock;
+mod config;
+mod content;
+mod error;
+mod oauth1;
+mod pages;
+mod random;
+mod state;
+
+pub use accounts::{Role, create_user};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::{KnownBrokerConfig, SiteConfig};
+pub use error::SiteError;
+pub use oauth1::consumers::{Consumer, NewConsumer, register_consumer};
+pub use state::{SiteState, router};
+
+/// The site's migrations, applied by [`SiteState::open`].
+pub const MIGRATIONS: &[authbroker_store::Migration] = &[authbroker_store::Migration {
+    version: 1,
+    sql: include_str!("../../../migrations/site/0001_init.sql"),
+}];

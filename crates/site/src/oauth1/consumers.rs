@@ -1,0 +1,218 @@
+//! OAuth 1.0a consumers ("applications") and their callbacks.
+
+use authbroker_store::sqlx::{self, Row, any::AnyRow};
+
+use crate::error::SiteError;
+use crate::state::SiteState;
+
+/// Consumer key and secret lengths, as the WP-API broker plugin issues them.
+pub(crate) const KEY_LEN: usize = 12;
+pub(crate) const SECRET_LEN: usize = 48;
+
+/// An application that may ask users for access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    pub name: String,
+    pub description: String,
+    /// The registered callback URL, or `oob`.
+    pub callback: String,
+    /// The broker that vouched for the app, when it was connected through one.
+    pub broker_id: Option<String>,
+    /// The app's client id at that broker.
+    pub broker_client_id: Option<String>,
+    /// A page about the app, as the broker sent it.
+    pub details_url: Option<String>,
+    /// `active`, `pending` (brokered, awaiting verification) or `blocked`.
+    pub status: String,
+}
+
+/// A consumer registered by hand by an administrator.
+#[derive(Debug, Clone)]
+pub struct NewConsumer<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub callback: &'a str,
+}
+
+pub(crate) const COLUMNS: &str = "id, consumer_key, consumer_secret, name, description, callback, broker_id, broker_client_id, details_url, status";
+
+pub(crate) fn from_row(row: &AnyRow) -> Result<Consumer, SiteError> {
+    Ok(Consumer {
+        id: row.try_get("id")?,
+        key: row.try_get("consumer_key")?,
+        secret: row.try_get("consumer_secret")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        callback: row.try_get("callback")?,
+        broker_id: row.try_get("broker_id")?,
+        broker_client_id: row.try_get("broker_client_id")?,
+        details_url: row.try_get("details_url")?,
+        status: row.try_get("status")?,
+    })
+}
+
+/// Registers an application directly (PROTOCOL.md §3): active at once, fresh key and secret.
+pub async fn register_consumer(
+    state: &SiteState,
+    new: NewConsumer<'_>,
+) -> Result<Consumer, SiteError> {
+    if new.name.trim().is_empty() {
+        return Err(SiteError::rest(
+            "rest_invalid_param",
+            400,
+            "An application needs a name.",
+        ));
+    }
+    if new.callback != "oob" && !valid_callback(new.callback) {
+        return Err(SiteError::protocol(
+            authbroker_protocol::ErrorCode::OAuth1InvalidCallback,
+            "The callback must be an absolute URL with a host (myapp://callback works) or oob.",
+        ));
+    }
+    let consumer = Consumer {
+        id: crate::random::id(),
+        key: crate::random::alnum(KEY_LEN),
+        secret: crate::random::alnum(SECRET_LEN),
+        name: new.name.trim().to_owned(),
+        description: new.description.to_owned(),
+        callback: new.callback.to_owned(),
+        broker_id: None,
+        broker_client_id: None,
+        details_url: None,
+        status: "active".to_owned(),
+    };
+    sqlx::query(
+        "INSERT INTO consumers (id, consumer_key, consumer_secret, name, description, callback, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&consumer.id)
+    .bind(&consumer.key)
+    .bind(&consumer.secret)
+    .bind(&consumer.name)
+    .bind(&consumer.description)
+    .bind(&consumer.callback)
+    .bind(&consumer.status)
+    .bind(state.now())
+    .execute(state.db())
+    .await?;
+    Ok(consumer)
+}
+
+/// The active consumer with this key.
+pub(crate) async fn active_by_key(
+    state: &SiteState,
+    key: &str,
+) -> Result<Option<Consumer>, SiteError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM consumers WHERE consumer_key = $1 AND status = 'active'"
+    ))
+    .bind(key)
+    .fetch_optional(state.db())
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// A consumer by id, whatever its status.
+pub(crate) async fn by_id(state: &SiteState, id: &str) -> Result<Option<Consumer>, SiteError> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM consumers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(state.db())
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Whether `url` may be a callback at all: it has a scheme and a host, no userinfo, and a host without
+/// URL delimiters. Any scheme and port are allowed (native apps use `myapp://callback` and loopback ports).
+pub(crate) fn valid_callback(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    parsed.host_str().is_some_and(|h| !h.is_empty())
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+}
+
+/// Whether a supplied callback matches the registered one: scheme, host, port, userinfo and path equal; the
+/// query (and fragment) may differ. `oob` matches only `oob`.
+pub(crate) fn callback_matches(registered: &str, supplied: &str) -> bool {
+    if registered.is_empty() {
+        return false;
+    }
+    if registered == "oob" || supplied == "oob" {
+        return registered == supplied;
+    }
+    if !valid_callback(supplied) {
+        return false;
+    }
+    let (Ok(r), Ok(s)) = (url::Url::parse(registered), url::Url::parse(supplied)) else {
+        return false;
+    };
+    r.scheme() == s.scheme()
+        && r.host_str() == s.host_str()
+        && r.port_or_known_default() == s.port_or_known_default()
+        && r.username() == s.username()
+        && r.password() == s.password()
+        && normalized_path(&r) == normalized_path(&s)
+}
+
+/// `http://a.example` and `http://a.example/` name the same resource; custom schemes keep their path as is.
+fn normalized_path(url: &url::Url) -> &str {
+    match url.path() {
+        "" => "/",
+        p => p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callbacks_match_on_everything_but_the_query() {
+        let registered = "https://app.example/cb";
+        assert!(callback_matches(registered, "https://app.example/cb"));
+        assert!(callback_matches(
+            registered,
+            "https://app.example/cb?state=1"
+        ));
+        assert!(callback_matches(registered, "https://APP.example:443/cb"));
+        assert!(!callback_matches(registered, "http://app.example/cb"));
+        assert!(!callback_matches(registered, "https://app.example:8443/cb"));
+        assert!(!callback_matches(
+            registered,
+            "https://app.example/cb/other"
+        ));
+        assert!(!callback_matches(registered, "https://evil.example/cb"));
+        assert!(!callback_matches(registered, "https://user@app.example/cb"));
+        assert!(!callback_matches(registered, "oob"));
+    }
+
+    #[test]
+    fn oob_matches_only_oob() {
+        assert!(callback_matches("oob", "oob"));
+        assert!(!callback_matches("oob", "https://app.example/cb"));
+        assert!(!callback_matches("", "oob"));
+    }
+
+    #[test]
+    fn custom_schemes_need_a_host() {
+        assert!(valid_callback("myapp://callback"));
+        assert!(callback_matches("myapp://callback", "myapp://callback?x=1"));
+        assert!(!valid_callback("myapp:callback"));
+        assert!(!valid_callback("/relative"));
+        assert!(callback_matches(
+            "http://127.0.0.1:8123/cb",
+            "http://127.0.0.1:8123/cb?x"
+        ));
+        assert!(!callback_matches(
+            "http://127.0.0.1:8123/cb",
+            "http://127.0.0.1:9000/cb"
+        ));
+    }
+}

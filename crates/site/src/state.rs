@@ -1,0 +1,144 @@
+//! Shared state and the router.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use authbroker_store::Store;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+
+use crate::clock::Clock;
+use crate::config::SiteConfig;
+use crate::error::SiteError;
+
+/// The state every handler shares: configuration, storage, clock. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SiteState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    config: SiteConfig,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    link_header: HeaderValue,
+}
+
+impl SiteState {
+    /// Opens the database named by the configuration, applies migrations, seeds the known brokers on first
+    /// start, and starts the background pruning of expired nonces and request tokens.
+    pub async fn open(config: SiteConfig, clock: Arc<dyn Clock>) -> Result<Self, SiteError> {
+        let store = Store::connect(&config.database_url()).await?;
+        Self::with_store(config, store, clock).await
+    }
+
+    /// Like [`SiteState::open`] with an already opened store.
+    pub async fn with_store(
+        config: SiteConfig,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, SiteError> {
+        url::Url::parse(&config.home_url)
+            .map_err(|e| SiteError::Internal(format!("home_url {:?}: {e}", config.home_url)))?;
+        store.migrate(crate::MIGRATIONS).await?;
+        let link_header = HeaderValue::from_str(&format!(
+            "<{}/wp-json/>; rel=\"https://api.w.org/\"",
+            config.home()
+        ))
+        .map_err(|_| SiteError::Internal("home_url cannot be sent in a header".into()))?;
+        let state = Self(Arc::new(Inner {
+            config,
+            store,
+            clock,
+            link_header,
+        }));
+        spawn_pruning(Arc::downgrade(&state.0));
+        Ok(state)
+    }
+
+    pub fn config(&self) -> &SiteConfig {
+        &self.0.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub(crate) fn db(&self) -> &authbroker_store::sqlx::AnyPool {
+        self.0.store.pool()
+    }
+
+    /// Now, in unix seconds, from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.0.clock.now()
+    }
+
+    /// An absolute URL on this site.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.0.config.home(), path)
+    }
+}
+
+/// Deletes expired security state once a minute; stops when the state is dropped.
+fn spawn_pruning(state: Weak<Inner>) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            let Some(inner) = state.upgrade() else { return };
+            let state = SiteState(inner);
+            if let Err(err) = crate::oauth1::prune_expired(&state).await {
+                tracing::warn!(%err, "pruning expired OAuth state failed");
+            }
+        }
+    });
+}
+
+/// The whole site as one router.
+pub fn router(state: SiteState) -> Router {
+    Router::new()
+        .merge(crate::content::routes())
+        .merge(crate::oauth1::routes())
+        .merge(crate::accounts::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            common_headers,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .with_state(state)
+}
+
+/// Headers on every response: the REST API discovery link (WordPress sends it everywhere, and brokers look
+/// for it), and the browser hardening every page wants.
+async fn common_headers(
+    axum::extract::State(state): axum::extract::State<SiteState>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.append(header::LINK, state.0.link_header.clone());
+    headers.insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+    {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+    }
+    response
+}
