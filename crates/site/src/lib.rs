@@ -11,6 +11,7 @@
 //! canonical home URL, never from `Host`.
 
 mod accounts;
+mod brokered;
 mod clock;
 mod config;
 mod content;
@@ -18,6 +19,7 @@ mod error;
 mod oauth1;
 mod pages;
 mod random;
+pub mod serve;
 mod state;
 
 pub use accounts::{Role, create_user};

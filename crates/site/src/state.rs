@@ -101,6 +101,7 @@ pub fn router(state: SiteState) -> Router {
         .merge(crate::content::routes())
         .merge(crate::oauth1::routes())
         .merge(crate::accounts::routes())
+        .merge(crate::brokered::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             common_headers,

@@ -2,6 +2,7 @@
 //! every route for sites without pretty permalinks.
 
 mod index;
+mod posts;
 mod users;
 
 use axum::Router;
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> Router<SiteState> {
         .route("/wp-json/", get(index::rest_index))
         .route("/wp-json/wp/v2/users/me", get(users::me))
         .route("/index.php", any(rest_route))
+        .merge(posts::routes())
 }
 
 /// `/index.php?rest_route=/wp/v2/...`: the same REST API, addressed by query parameter as on WordPress sites

@@ -1,0 +1,1 @@
+//! Serving the site over HTTP or HTTPS (used by `authbroker site serve`).
