@@ -23,6 +23,9 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     link_header: HeaderValue,
+    /// The client for outbound requests (verification requests to brokers): rustls with certificate
+    /// verification, webpki roots plus `extra_root_certs`, HTTPS only, 5 s timeout, no redirects.
+    http: reqwest::Client,
 }
 
 impl SiteState {
@@ -42,6 +45,8 @@ impl SiteState {
         url::Url::parse(&config.home_url)
             .map_err(|e| SiteError::Internal(format!("home_url {:?}: {e}", config.home_url)))?;
         store.migrate(crate::MIGRATIONS).await?;
+        seed_known_brokers(&config, &store, clock.now()).await?;
+        let http = outbound_client(&config)?;
         let link_header = HeaderValue::from_str(&format!(
             "<{}/wp-json/>; rel=\"https://api.w.org/\"",
             config.home()
@@ -52,6 +57,7 @@ impl SiteState {
             store,
             clock,
             link_header,
+            http,
         }));
         spawn_pruning(Arc::downgrade(&state.0));
         Ok(state)
@@ -69,6 +75,11 @@ impl SiteState {
         self.0.store.pool()
     }
 
+    /// The client for outbound requests (see [`outbound_client`]).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.0.http
+    }
+
     /// Now, in unix seconds, from the injected clock.
     pub fn now(&self) -> i64 {
         self.0.clock.now()
@@ -78,6 +89,73 @@ impl SiteState {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.0.config.home(), path)
     }
+}
+
+/// Timeout of every outbound request (PROTOCOL.md R5: 5 s).
+pub(crate) const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The outbound client, built once: rustls with certificate verification, trusting the webpki roots plus
+/// the PEM certificates named in `extra_root_certs` (a private broker's CA), HTTPS only, no redirects, 5 s
+/// for the whole exchange.
+fn outbound_client(config: &SiteConfig) -> Result<reqwest::Client, SiteError> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(true)
+        .https_only(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(OUTBOUND_TIMEOUT)
+        .connect_timeout(OUTBOUND_TIMEOUT)
+        .user_agent(concat!("authbroker-site/", env!("CARGO_PKG_VERSION")));
+    for path in &config.extra_root_certs {
+        let pem = std::fs::read(path).map_err(|e| {
+            SiteError::Internal(format!("extra_root_certs: reading {}: {e}", path.display()))
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            SiteError::Internal(format!("extra_root_certs: parsing {}: {e}", path.display()))
+        })?;
+        if certificates.is_empty() {
+            return Err(SiteError::Internal(format!(
+                "extra_root_certs: {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| SiteError::Internal(format!("building the outbound HTTP client: {e}")))
+}
+
+/// Seeds `known_brokers` from the configuration when the table is empty (first start); afterwards the table
+/// is managed on the Brokers page and the configuration no longer applies.
+async fn seed_known_brokers(config: &SiteConfig, store: &Store, now: i64) -> Result<(), SiteError> {
+    use authbroker_store::sqlx::{self, Row};
+    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM known_brokers")
+        .fetch_one(store.pool())
+        .await?
+        .try_get("n")?;
+    if count > 0 {
+        return Ok(());
+    }
+    for broker in &config.known_brokers {
+        if url::Url::parse(&broker.verification_url).is_err() {
+            return Err(SiteError::Internal(format!(
+                "known broker {:?}: verification_url {:?} is not an absolute URL",
+                broker.id, broker.verification_url
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO known_brokers (broker_id, verification_url, added_at) VALUES ($1, $2, $3) ON CONFLICT (broker_id) DO NOTHING",
+        )
+        .bind(&broker.id)
+        .bind(&broker.verification_url)
+        .bind(now)
+        .execute(store.pool())
+        .await?;
+    }
+    Ok(())
 }
 
 /// Deletes expired security state once a minute; stops when the state is dropped.
@@ -119,7 +197,14 @@ async fn common_headers(
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.append(header::LINK, state.0.link_header.clone());
+    // A request re-dispatched from `?rest_route=` already got it from the inner router.
+    if !headers
+        .get_all(header::LINK)
+        .iter()
+        .any(|v| v == state.0.link_header)
+    {
+        headers.append(header::LINK, state.0.link_header.clone());
+    }
     headers.insert(
         HeaderName::from_static("x-content-type-options"),
         HeaderValue::from_static("nosniff"),
