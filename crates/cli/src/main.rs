@@ -1,7 +1,15 @@
-//! `authbroker`: one binary for every role. This crate is wiring only: it parses arguments and calls the
-//! libraries (`authbroker-oauth1`, and later the broker, site and client crates).
+//! `authbroker`: one binary for every role. This crate is wiring only: it parses arguments, resolves the
+//! configuration and calls the libraries (the site crate today; the broker and client crates later).
+//!
+//! Exit codes: 0 success, 1 a runtime failure (configuration, storage, serving), 2 a usage error (clap).
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use authbroker_site::serve::{InitError, NewAdministrator, SiteListener, first_administrator};
+use authbroker_site::{SiteConfig, SiteError, SiteState, SystemClock};
+use clap::{Args, Parser, Subcommand};
 
 /// Register an app once, connect it to every site.
 ///
@@ -9,8 +17,253 @@ use clap::Parser;
 /// with an OAuth 1.0a provider), and the client that connects apps to sites.
 #[derive(Debug, Parser)]
 #[command(name = "authbroker", version, about, long_about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a site: a WordPress-compatible REST API with an OAuth 1.0a provider that accepts apps vouched
+    /// for by its trusted brokers.
+    #[command(subcommand)]
+    Site(SiteCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SiteCommand {
+    /// Serve the site: HTTPS with tls_cert and tls_key, plain HTTP only on a loopback address.
+    ///
+    /// Prints the address it listens on (the actual port when listen asks for port 0) and the home URL.
+    /// Logs go to standard error; RUST_LOG filters them (default: info). SIGINT or SIGTERM stops the
+    /// server gracefully.
+    #[command(after_long_help = SiteConfig::keys_help())]
+    Serve(ServeArgs),
+    /// Set up a new site: create the database, apply migrations and create the first administrator.
+    ///
+    /// Without --admin-password a password of 24 letters and digits is generated and printed once.
+    /// Refuses (exit code 1) when the site already has an administrator.
+    #[command(after_long_help = SiteConfig::keys_help())]
+    Init(InitArgs),
+}
+
+/// Where the configuration comes from, and the flags every site command shares.
+#[derive(Debug, Args)]
+struct SiteArgs {
+    /// TOML configuration file; AUTHBROKER_* variables and flags override its keys.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The canonical home URL (home_url).
+    #[arg(long, value_name = "URL")]
+    home_url: Option<String>,
+    /// The site's name (name).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// sqlite://PATH or postgres://… (database_url).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Directory of the SQLite database (data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    site: SiteArgs,
+    /// Address and port to listen on; port 0 picks a free port (listen).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// PEM certificate chain for HTTPS (tls_cert).
+    #[arg(long, value_name = "PEM")]
+    tls_cert: Option<String>,
+    /// PEM private key for HTTPS (tls_key).
+    #[arg(long, value_name = "PEM")]
+    tls_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    #[command(flatten)]
+    site: SiteArgs,
+    /// Login of the first administrator.
+    #[arg(long, value_name = "LOGIN", default_value = "admin")]
+    admin_login: String,
+    /// Email address of the first administrator.
+    #[arg(long, value_name = "EMAIL", default_value = "")]
+    admin_email: String,
+    /// Password of the first administrator (at least 12 characters); generated and printed once when
+    /// not given. Prefer the environment variable: other users can see command lines.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "AUTHBROKER_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    admin_password: Option<String>,
+}
+
+impl SiteArgs {
+    /// The file, then the environment, then these flags (and `extra`, the command's own flags).
+    fn resolve(&self, extra: Vec<(&'static str, String)>) -> Result<SiteConfig, String> {
+        let mut flags = vec![
+            ("home_url", self.home_url.clone()),
+            ("name", self.name.clone()),
+            ("database_url", self.database_url.clone()),
+            ("data_dir", self.data_dir.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .collect::<Vec<_>>();
+        flags.extend(extra);
+        SiteConfig::load_with_flags(self.config.as_deref(), std::env::vars_os(), flags)
+            .map_err(|err| err.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Site(SiteCommand::Serve(args)) => {
+            runtime(true).and_then(|rt| rt.block_on(site_serve(args)))
+        }
+        Command::Site(SiteCommand::Init(args)) => {
+            runtime(false).and_then(|rt| rt.block_on(site_init(args)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, String> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the async runtime: {err}"))
+}
+
+/// `authbroker site serve`: resolve, bind (so that address and TLS problems come first), open, serve.
+async fn site_serve(args: ServeArgs) -> Result<(), String> {
+    let extra = [
+        ("listen", args.listen.map(|addr| addr.to_string())),
+        ("tls_cert", args.tls_cert),
+        ("tls_key", args.tls_key),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.map(|value| (key, value)))
+    .collect();
+    let config = args.site.resolve(extra)?;
+    let listener = SiteListener::bind(&config)
+        .await
+        .map_err(|err| err.to_string())?;
+    let state = SiteState::open(config, Arc::new(SystemClock))
+        .await
+        .map_err(describe)?;
+    if first_administrator(&state)
+        .await
+        .map_err(describe)?
+        .is_none()
+    {
+        tracing::warn!(
+            "the site has no administrator yet: run `authbroker site init` with the same configuration"
+        );
+    }
+    let shutdown = shutdown_signal()?;
+    println!(
+        "authbroker site {:?} listening on {}",
+        state.config().name,
+        listener.url()
+    );
+    println!("home URL: {}", state.config().home_url);
+    listener
+        .serve(state, shutdown)
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// `authbroker site init`: resolve, open (creates the database and applies migrations), create the admin.
+async fn site_init(args: InitArgs) -> Result<(), String> {
+    let config = args.site.resolve(Vec::new())?;
+    let state = SiteState::open(config, Arc::new(SystemClock))
+        .await
+        .map_err(describe)?;
+    let admin = NewAdministrator {
+        login: args.admin_login,
+        email: args.admin_email,
+        password: args.admin_password,
+    };
+    let done = authbroker_site::serve::init(&state, admin)
+        .await
+        .map_err(|err| match err {
+            InitError::Site(err) => describe(err),
+            other => other.to_string(),
+        })?;
+    println!(
+        "Site {:?} initialized at {}.",
+        state.config().name,
+        state.config().home_url
+    );
+    println!("Administrator: {}", done.login);
+    if let Some(password) = done.generated_password {
+        println!("Password: {password}");
+        println!("The password is shown only this once; the site keeps only its hash.");
+    }
+    Ok(())
+}
+
+/// A site error for the operator: unlike a client, the operator gets the internal details.
+fn describe(err: SiteError) -> String {
+    match err {
+        SiteError::Internal(detail) => detail,
+        other => other.to_string(),
+    }
+}
+
+/// A future that completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM. The handlers are installed now, before
+/// the address is printed, so a signal sent as soon as the server is up is never missed.
+fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind| {
+            signal(kind).map_err(|err| format!("cannot install a signal handler: {err}"))
+        };
+        let mut interrupt = install(SignalKind::interrupt())?;
+        let mut terminate = install(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
 }

@@ -1,9 +1,18 @@
 //! Site configuration: a TOML file, `AUTHBROKER_*` environment overrides, then command-line flags.
+//!
+//! Every layer is reduced to the same shape — a value per key plus where it came from — and the keys are then
+//! converted one by one, so an error always names the key and the place to fix it
+//! (`listen: invalid socket address syntax (from AUTHBROKER_LISTEN)`). The keys are listed once, in
+//! [`SiteConfig::KEYS`], which the command-line help is generated from.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// Everything a site needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,7 +77,155 @@ fn default_brokers() -> Vec<KnownBrokerConfig> {
     }]
 }
 
+/// One configuration key: its name in the TOML file, its environment variable and command-line flag (where
+/// it has them), and what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// The key in the TOML file, also the name errors use.
+    pub key: &'static str,
+    /// The `AUTHBROKER_*` environment variable that overrides it.
+    pub env: Option<&'static str>,
+    /// The command-line flag that overrides the environment (`authbroker site serve`/`init`).
+    pub flag: Option<&'static str>,
+    /// One paragraph of help.
+    pub help: &'static str,
+}
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A TOML file (or a TOML string, when there is no path).
+    File(Option<PathBuf>),
+    /// An environment variable.
+    Env(&'static str),
+    /// A command-line flag.
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(Some(path)) => write!(f, "{}", path.display()),
+            Self::File(None) => f.write_str("the TOML document"),
+            Self::Env(name) => f.write_str(name),
+            Self::Flag(flag) => f.write_str(flag),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded. Every variant says which key or file to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML.
+    #[error("{origin}: {message}")]
+    Syntax { origin: Origin, message: String },
+    /// One key is missing, unknown or has an unusable value.
+    #[error("{key}: {message}{}", from_suffix(.origin))]
+    Key {
+        key: String,
+        message: String,
+        origin: Option<Origin>,
+    },
+}
+
+fn from_suffix(origin: &Option<Origin>) -> String {
+    origin
+        .as_ref()
+        .map(|origin| format!(" (from {origin})"))
+        .unwrap_or_default()
+}
+
+impl ConfigError {
+    /// The key at fault, when the error is about one key.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::Key { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 impl SiteConfig {
+    /// Every key of the configuration, in the order the help lists them.
+    pub const KEYS: &'static [ConfigKey] = &[
+        ConfigKey {
+            key: "home_url",
+            env: Some("AUTHBROKER_HOME_URL"),
+            flag: Some("--home-url"),
+            help: "The canonical home URL (https://site.example). The REST index, OAuth signatures, \
+                   redirects and links are built from it, never from the Host header. Required.",
+        },
+        ConfigKey {
+            key: "name",
+            env: Some("AUTHBROKER_NAME"),
+            flag: Some("--name"),
+            help: "The site's name in the REST index and on pages. Default: \"authbroker site\".",
+        },
+        ConfigKey {
+            key: "description",
+            env: Some("AUTHBROKER_DESCRIPTION"),
+            flag: None,
+            help: "The site's tagline in the REST index. Default: empty.",
+        },
+        ConfigKey {
+            key: "data_dir",
+            env: Some("AUTHBROKER_DATA_DIR"),
+            flag: Some("--data-dir"),
+            help: "Directory of the SQLite database (site.db, created with mode 0600) when database_url \
+                   is not set. Default: data/site.",
+        },
+        ConfigKey {
+            key: "database_url",
+            env: Some("AUTHBROKER_DATABASE_URL"),
+            flag: Some("--database-url"),
+            help: "sqlite://PATH or postgres://USER:PASSWORD@HOST/DB; several site processes may share \
+                   one PostgreSQL database. Default: sqlite://{data_dir}/site.db.",
+        },
+        ConfigKey {
+            key: "listen",
+            env: Some("AUTHBROKER_LISTEN"),
+            flag: Some("--listen"),
+            help: "Address and port to listen on; port 0 picks a free port (the address served is \
+                   printed). Plain HTTP is only allowed on a loopback address. Default: 127.0.0.1:8080.",
+        },
+        ConfigKey {
+            key: "tls_cert",
+            env: Some("AUTHBROKER_TLS_CERT"),
+            flag: Some("--tls-cert"),
+            help: "PEM file with the certificate chain for HTTPS, leaf first. Set together with \
+                   tls_key; without both the site serves plain HTTP.",
+        },
+        ConfigKey {
+            key: "tls_key",
+            env: Some("AUTHBROKER_TLS_KEY"),
+            flag: Some("--tls-key"),
+            help: "PEM file with the private key of tls_cert (PKCS#8, PKCS#1 or SEC1).",
+        },
+        ConfigKey {
+            key: "known_brokers",
+            env: None,
+            flag: None,
+            help: "Brokers this site trusts, as [[known_brokers]] tables with `id` (exact, with \
+                   trailing slash) and `verification_url`; seeded into the database on first start. \
+                   File only. Default: https://apps.wp-api.org/.",
+        },
+        ConfigKey {
+            key: "extra_root_certs",
+            env: Some("AUTHBROKER_EXTRA_ROOT_CERTS"),
+            flag: None,
+            help: "PEM files of extra root certificates trusted when verifying connection requests \
+                   (a private broker's CA). In the environment, a list separated like PATH. \
+                   Default: none.",
+        },
+    ];
+
     /// A configuration with defaults for everything but the home URL.
     pub fn new(home_url: impl Into<String>) -> Self {
         Self {
@@ -87,7 +244,76 @@ impl SiteConfig {
 
     /// Parses a TOML document.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml_from_str(text)
+        let mut layers = Layers::default();
+        layers
+            .toml(text, Origin::File(None))
+            .map_err(|e| e.to_string())?;
+        layers.build().map_err(|e| e.to_string())
+    }
+
+    /// The TOML file at `path` (if any), then the `AUTHBROKER_*` variables of `env` on top.
+    ///
+    /// `env` is the environment as name/value pairs (`std::env::vars_os()` in a program, a literal list in
+    /// tests). Variables that are not configuration keys are ignored, as are empty values (an empty
+    /// variable counts as unset).
+    pub fn load<I, K, V>(path: Option<&Path>, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        Self::load_with_flags(path, env, std::iter::empty::<(&str, String)>())
+    }
+
+    /// Like [`SiteConfig::load`], with command-line values on top: pairs of a key (`"listen"`) and its
+    /// value as it would be written in the environment.
+    pub fn load_with_flags<I, K, V, F, S>(
+        path: Option<&Path>,
+        env: I,
+        flags: F,
+    ) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+        F: IntoIterator<Item = (&'static str, S)>,
+        S: Into<String>,
+    {
+        let mut layers = Layers::default();
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            layers.toml(&text, Origin::File(Some(path.to_owned())))?;
+        }
+        layers.env(env)?;
+        layers.flags(flags)?;
+        layers.build()
+    }
+
+    /// The keys with their environment variables and flags, as help text for the command line.
+    pub fn keys_help() -> String {
+        let mut help = String::from(
+            "Configuration: a TOML file (--config), then AUTHBROKER_* environment variables, then flags; \
+             each overrides the one before. An empty variable counts as unset.\n\nKeys:\n",
+        );
+        for key in Self::KEYS {
+            let mut names = Vec::new();
+            names.extend(key.env);
+            names.extend(key.flag);
+            help.push_str(&format!("  {}", key.key));
+            if !names.is_empty() {
+                help.push_str(&format!("  [{}]", names.join(", ")));
+            }
+            help.push('\n');
+            for line in wrap(key.help, 72) {
+                help.push_str("      ");
+                help.push_str(&line);
+                help.push('\n');
+            }
+        }
+        help
     }
 
     /// The database URL in effect.
@@ -111,13 +337,257 @@ impl SiteConfig {
     }
 }
 
-fn toml_from_str(text: &str) -> Result<SiteConfig, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
+/// Wraps one paragraph at `width` columns.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn key_named(name: &str) -> Option<&'static ConfigKey> {
+    SiteConfig::KEYS.iter().find(|k| k.key == name)
+}
+
+/// The values gathered so far: per key, the last value set and where it came from.
+#[derive(Debug, Default)]
+struct Layers {
+    values: BTreeMap<&'static str, (toml::Value, Origin)>,
+}
+
+impl Layers {
+    fn toml(&mut self, text: &str, origin: Origin) -> Result<(), ConfigError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    origin: origin.clone(),
+                    message: e.to_string().trim_end().to_owned(),
+                })?;
+        for (name, value) in table {
+            let Some(key) = key_named(&name) else {
+                return Err(ConfigError::Key {
+                    key: name,
+                    message: "unknown key".to_owned(),
+                    origin: Some(origin),
+                });
+            };
+            self.values.insert(key.key, (value, origin.clone()));
+        }
+        Ok(())
+    }
+
+    fn env<I, K, V>(&mut self, env: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (name, value) in env {
+            let Some(key) = SiteConfig::KEYS
+                .iter()
+                .find(|k| k.env.is_some_and(|env| OsStr::new(env) == name.as_ref()))
+            else {
+                continue;
+            };
+            let Some(env_name) = key.env else { continue };
+            let value = value.as_ref();
+            if value.is_empty() {
+                continue;
+            }
+            let origin = Origin::Env(env_name);
+            let value = if key.key == "extra_root_certs" {
+                let mut paths = Vec::new();
+                for path in std::env::split_paths(value) {
+                    paths.push(toml::Value::String(utf8(key, &path, &origin)?));
+                }
+                toml::Value::Array(paths)
+            } else {
+                toml::Value::String(utf8(key, value, &origin)?)
+            };
+            self.values.insert(key.key, (value, origin));
+        }
+        Ok(())
+    }
+
+    fn flags<F, S>(&mut self, flags: F) -> Result<(), ConfigError>
+    where
+        F: IntoIterator<Item = (&'static str, S)>,
+        S: Into<String>,
+    {
+        for (name, value) in flags {
+            let key = key_named(name).ok_or_else(|| ConfigError::Key {
+                key: name.to_owned(),
+                message: "unknown key".to_owned(),
+                origin: None,
+            })?;
+            let origin = Origin::Flag(key.flag.unwrap_or(key.key));
+            self.values
+                .insert(key.key, (toml::Value::String(value.into()), origin));
+        }
+        Ok(())
+    }
+
+    /// The value of `key` converted to `T`, if set.
+    fn get<T: DeserializeOwned>(&self, key: &'static str) -> Result<Option<T>, ConfigError> {
+        let Some((value, origin)) = self.values.get(key) else {
+            return Ok(None);
+        };
+        value
+            .clone()
+            .try_into()
+            .map(Some)
+            .map_err(|e| ConfigError::Key {
+                key: key.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+                origin: Some(origin.clone()),
+            })
+    }
+
+    fn origin(&self, key: &str) -> Option<Origin> {
+        self.values.get(key).map(|(_, origin)| origin.clone())
+    }
+
+    fn build(&self) -> Result<SiteConfig, ConfigError> {
+        let home_url: String = self.get("home_url")?.ok_or_else(|| ConfigError::Key {
+            key: "home_url".to_owned(),
+            message:
+                "required: set it in the configuration file, AUTHBROKER_HOME_URL or --home-url"
+                    .to_owned(),
+            origin: None,
+        })?;
+        let config = SiteConfig {
+            home_url,
+            name: self.get("name")?.unwrap_or_else(default_name),
+            description: self.get("description")?.unwrap_or_default(),
+            data_dir: self.get("data_dir")?.unwrap_or_else(default_data_dir),
+            database_url: self.get("database_url")?,
+            listen: self.get("listen")?.unwrap_or_else(default_listen),
+            tls_cert: self.get("tls_cert")?,
+            tls_key: self.get("tls_key")?,
+            known_brokers: self.known_brokers()?,
+            extra_root_certs: self.get("extra_root_certs")?.unwrap_or_default(),
+        };
+        self.validate(&config)?;
+        Ok(config)
+    }
+
+    /// `known_brokers`, converted entry by entry so that an error names the entry.
+    fn known_brokers(&self) -> Result<Vec<KnownBrokerConfig>, ConfigError> {
+        let Some((value, origin)) = self.values.get("known_brokers") else {
+            return Ok(default_brokers());
+        };
+        let toml::Value::Array(entries) = value else {
+            return Err(ConfigError::Key {
+                key: "known_brokers".to_owned(),
+                message: format!(
+                    "expected an array of tables ([[known_brokers]]), found {}",
+                    value.type_str()
+                ),
+                origin: Some(origin.clone()),
+            });
+        };
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                entry.clone().try_into().map_err(|e| ConfigError::Key {
+                    key: format!("known_brokers[{i}]"),
+                    message: e.to_string().trim_end().to_owned(),
+                    origin: Some(origin.clone()),
+                })
+            })
+            .collect()
+    }
+
+    /// Checks that need more than one key's type.
+    fn validate(&self, config: &SiteConfig) -> Result<(), ConfigError> {
+        let key_error = |key: &str, message: String| ConfigError::Key {
+            key: key.to_owned(),
+            message,
+            origin: self.origin(key),
+        };
+        match url::Url::parse(&config.home_url) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host().is_some()
+                    && url.query().is_none()
+                    && url.fragment().is_none() => {}
+            Ok(_) => {
+                return Err(key_error(
+                    "home_url",
+                    format!(
+                        "{:?} is not an http:// or https:// URL with a host and without query or fragment",
+                        config.home_url
+                    ),
+                ));
+            }
+            Err(err) => {
+                return Err(key_error(
+                    "home_url",
+                    format!("{:?} is not a URL: {err}", config.home_url),
+                ));
+            }
+        }
+        match (&config.tls_cert, &config.tls_key) {
+            (Some(_), None) => Err(key_error(
+                "tls_key",
+                "required when tls_cert is set".to_owned(),
+            )),
+            (None, Some(_)) => Err(key_error(
+                "tls_cert",
+                "required when tls_key is set".to_owned(),
+            )),
+            _ => Ok(()),
+        }?;
+        for broker in &config.known_brokers {
+            if url::Url::parse(&broker.verification_url).is_err() {
+                return Err(key_error(
+                    "known_brokers",
+                    format!(
+                        "verification_url {:?} of broker {:?} is not a URL",
+                        broker.verification_url, broker.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn utf8(key: &ConfigKey, value: impl AsRef<OsStr>, origin: &Origin) -> Result<String, ConfigError> {
+    value
+        .as_ref()
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ConfigError::Key {
+            key: key.key.to_owned(),
+            message: "not valid UTF-8".to_owned(),
+            origin: Some(origin.clone()),
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NO_ENV: [(&str, &str); 0] = [];
+
+    fn file(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("site.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
 
     #[test]
     fn a_minimal_file_gets_the_defaults() {
@@ -136,5 +606,224 @@ mod tests {
     fn unknown_keys_are_refused_by_name() {
         let err = SiteConfig::from_toml("home_url = \"https://s/\"\nhome_ulr = 1").unwrap_err();
         assert!(err.contains("home_ulr"), "{err}");
+    }
+
+    #[test]
+    fn a_full_file_is_read() {
+        let config = SiteConfig::from_toml(
+            r#"
+            home_url = "https://site.example"
+            name = "Example"
+            description = "Just another site"
+            data_dir = "/var/lib/site"
+            database_url = "postgres://u:p@db/site"
+            listen = "[::1]:8443"
+            tls_cert = "cert.pem"
+            tls_key = "key.pem"
+            extra_root_certs = ["ca.pem"]
+
+            [[known_brokers]]
+            id = "https://broker.example/"
+            verification_url = "https://broker.example/verify"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.name, "Example");
+        assert_eq!(config.description, "Just another site");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/site"));
+        assert_eq!(config.database_url(), "postgres://u:p@db/site");
+        assert_eq!(config.listen, "[::1]:8443".parse().unwrap());
+        assert_eq!(config.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(config.tls_key, Some(PathBuf::from("key.pem")));
+        assert_eq!(config.extra_root_certs, vec![PathBuf::from("ca.pem")]);
+        assert_eq!(
+            config.known_brokers,
+            vec![KnownBrokerConfig {
+                id: "https://broker.example/".into(),
+                verification_url: "https://broker.example/verify".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_flags_override_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            dir.path(),
+            "home_url = \"https://file.example\"\nname = \"File\"\nlisten = \"127.0.0.1:1000\"\ndata_dir = \"file-dir\"",
+        );
+        let env = [
+            ("AUTHBROKER_HOME_URL", "https://env.example"),
+            ("AUTHBROKER_LISTEN", "127.0.0.1:2000"),
+            ("AUTHBROKER_DATA_DIR", "env-dir"),
+            ("PATH", "/usr/bin"),
+            ("AUTHBROKER_TEST_DATABASE_URL", "postgres://ignored/"),
+        ];
+        let config = SiteConfig::load(Some(&path), env).unwrap();
+        assert_eq!(config.home_url, "https://env.example");
+        assert_eq!(config.name, "File");
+        assert_eq!(config.listen, "127.0.0.1:2000".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("env-dir"));
+        assert_eq!(config.database_url, None);
+
+        let config = SiteConfig::load_with_flags(
+            Some(&path),
+            env,
+            [("listen", "127.0.0.1:3000"), ("name", "Flag")],
+        )
+        .unwrap();
+        assert_eq!(config.home_url, "https://env.example");
+        assert_eq!(config.name, "Flag");
+        assert_eq!(config.listen, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("env-dir"));
+    }
+
+    #[test]
+    fn every_key_with_a_variable_is_read_from_the_environment() {
+        let roots = std::env::join_paths(["a.pem", "b.pem"]).unwrap();
+        let env: Vec<(&OsStr, &OsStr)> = vec![
+            (
+                OsStr::new("AUTHBROKER_HOME_URL"),
+                OsStr::new("http://127.0.0.1:8080/"),
+            ),
+            (OsStr::new("AUTHBROKER_NAME"), OsStr::new("Env")),
+            (OsStr::new("AUTHBROKER_DESCRIPTION"), OsStr::new("Tagline")),
+            (OsStr::new("AUTHBROKER_DATA_DIR"), OsStr::new("d")),
+            (
+                OsStr::new("AUTHBROKER_DATABASE_URL"),
+                OsStr::new("sqlite://x.db"),
+            ),
+            (OsStr::new("AUTHBROKER_LISTEN"), OsStr::new("127.0.0.1:0")),
+            (OsStr::new("AUTHBROKER_TLS_CERT"), OsStr::new("c.pem")),
+            (OsStr::new("AUTHBROKER_TLS_KEY"), OsStr::new("k.pem")),
+            (OsStr::new("AUTHBROKER_EXTRA_ROOT_CERTS"), &roots),
+        ];
+        let config = SiteConfig::load(None, env).unwrap();
+        assert_eq!(config.home(), "http://127.0.0.1:8080");
+        assert_eq!(config.name, "Env");
+        assert_eq!(config.description, "Tagline");
+        assert_eq!(config.data_dir, PathBuf::from("d"));
+        assert_eq!(config.database_url(), "sqlite://x.db");
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(config.tls_key, Some(PathBuf::from("k.pem")));
+        assert_eq!(
+            config.extra_root_certs,
+            vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+        );
+        for key in SiteConfig::KEYS {
+            if let Some(env) = key.env {
+                assert_eq!(env, format!("AUTHBROKER_{}", key.key.to_uppercase()));
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset() {
+        let env = [
+            ("AUTHBROKER_HOME_URL", "https://site.example"),
+            ("AUTHBROKER_LISTEN", ""),
+        ];
+        let config = SiteConfig::load(None, env).unwrap();
+        assert_eq!(config.listen, default_listen());
+    }
+
+    #[test]
+    fn a_missing_home_url_is_named() {
+        let err = SiteConfig::load(None, NO_ENV).unwrap_err();
+        assert_eq!(err.key(), Some("home_url"));
+        assert!(err.to_string().starts_with("home_url: required"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key_and_where_it_came_from() {
+        let env = [
+            ("AUTHBROKER_HOME_URL", "https://site.example"),
+            ("AUTHBROKER_LISTEN", "localhost"),
+        ];
+        let err = SiteConfig::load(None, env).unwrap_err();
+        assert_eq!(err.key(), Some("listen"));
+        let text = err.to_string();
+        assert!(text.starts_with("listen: "), "{text}");
+        assert!(text.ends_with("(from AUTHBROKER_LISTEN)"), "{text}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            dir.path(),
+            "home_url = \"https://s.example\"\nlisten = 8080",
+        );
+        let err = SiteConfig::load(Some(&path), NO_ENV).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("listen: "), "{text}");
+        assert!(text.contains("site.toml"), "{text}");
+
+        let err = SiteConfig::load_with_flags(
+            None,
+            [("AUTHBROKER_HOME_URL", "https://s.example")],
+            [("listen", "nope")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().ends_with("(from --listen)"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_home_url_is_refused() {
+        for bad in [
+            "site.example",
+            "ftp://site.example",
+            "https://s.example/?x=1",
+        ] {
+            let err = SiteConfig::load(None, [("AUTHBROKER_HOME_URL", bad)]).unwrap_err();
+            assert_eq!(err.key(), Some("home_url"), "{bad}: {err}");
+            assert!(err.to_string().contains("AUTHBROKER_HOME_URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn half_a_tls_pair_is_refused() {
+        let err = SiteConfig::load(
+            None,
+            [
+                ("AUTHBROKER_HOME_URL", "https://site.example"),
+                ("AUTHBROKER_TLS_CERT", "cert.pem"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("tls_key"));
+    }
+
+    #[test]
+    fn a_bad_broker_entry_is_named() {
+        let err = SiteConfig::from_toml(
+            "home_url = \"https://s.example\"\n[[known_brokers]]\nid = \"https://b/\"\nverification_url = \"https://b/v\"\n[[known_brokers]]\nid = \"https://c/\"",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("known_brokers[1]: "), "{err}");
+        assert!(err.contains("verification_url"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_and_unreadable_files_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), "home_url = ");
+        let err = SiteConfig::load(Some(&path), NO_ENV).unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+        assert!(err.to_string().contains("site.toml"), "{err}");
+
+        let missing = dir.path().join("missing.toml");
+        let err = SiteConfig::load(Some(&missing), NO_ENV).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+        assert!(err.to_string().contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_help_lists_every_key() {
+        let help = SiteConfig::keys_help();
+        for key in SiteConfig::KEYS {
+            assert!(help.contains(key.key), "{}", key.key);
+            for name in key.env.iter().chain(key.flag.iter()) {
+                assert!(help.contains(name), "{name}");
+            }
+        }
     }
 }

@@ -87,6 +87,11 @@ async fn index_advertises_oauth1_and_broker() {
         .await
         .unwrap();
     assert_eq!(via_query.status(), 200);
+    assert_eq!(
+        via_query.headers().get_all("link").iter().count(),
+        1,
+        "the discovery link is sent once, also after re-dispatch"
+    );
     let again: serde_json::Value = via_query.json().await.unwrap();
     assert_eq!(again["authentication"], index["authentication"]);
 }
