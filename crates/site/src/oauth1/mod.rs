@@ -281,6 +281,18 @@ async fn live_request_token(
     Ok(token)
 }
 
+/// A token another user already approved is not this user's to see, approve again or cancel: approving it
+/// would hand them the other user's verifier.
+fn check_approver(token: &tokens::RequestToken, user: &User) -> Result<(), SiteError> {
+    match &token.user_id {
+        Some(approver) if *approver != user.id => Err(SiteError::protocol(
+            ErrorCode::OAuth1InvalidToken,
+            "Invalid token",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// R8/R9: the consent page (after login).
 async fn authorize_page(
     State(state): State<SiteState>,
@@ -297,32 +309,35 @@ async fn authorize_page(
             .ok_or_else(|| {
                 SiteError::protocol(ErrorCode::ConsumerNotFound, "Consumer ID is invalid")
             })?;
-        if let Some(callback) = query.oauth_callback.as_deref().filter(|c| !c.is_empty()) {
+        let callback = query.oauth_callback.as_deref().filter(|c| !c.is_empty());
+        if let Some(callback) = callback {
             if !consumers::callback_matches(&consumer.callback, callback) {
                 return Err(SiteError::protocol(
                     ErrorCode::OAuth1InvalidCallback,
                     "Callback URL is invalid",
                 ));
             }
-            tokens::set_request_token_callback(&state, &token.key, callback).await?;
-            token.callback = Some(callback.to_owned());
         }
         let here = parts
             .uri
             .path_and_query()
             .map_or("/oauth1/authorize", |pq| pq.as_str());
         let Some(session) = session else {
+            // The callback is kept in `here` and stored once the user is known.
             let login = format!(
                 "/login?redirect_to={}",
                 authbroker_oauth1::percent_encode(here)
             );
             return Ok(Redirect::to(&login).into_response());
         };
-        if let (Some(verifier), Some(user)) = (&token.verifier, &token.user_id) {
-            if *user == session.user.id {
-                // Already approved: the same answer again (a reload or a second click).
-                return approved_response(&state, &token, verifier);
-            }
+        check_approver(&token, &session.user)?;
+        if let Some(callback) = callback {
+            tokens::set_request_token_callback(&state, &token.key, callback).await?;
+            token.callback = Some(callback.to_owned());
+        }
+        if let Some(verifier) = &token.verifier {
+            // Already approved by this user: the same answer again (a reload or a second click).
+            return approved_response(&state, &token, verifier);
         }
         let (csrf, cookie) = csrf_cookie_value(&state, &headers)?;
         let page = ConsentPage {
@@ -332,7 +347,12 @@ async fn authorize_page(
             app_description: &consumer.description,
             broker: consumer.broker_id.as_deref(),
             details_url: consumer.details_url.as_deref(),
-            callback_host: effective_callback(&token, &consumer).and_then(|c| callback_host(&c)),
+            // Where approval leads (`approved_response`): no callback or `oob` shows a code.
+            callback_host: token
+                .callback
+                .as_deref()
+                .filter(|c| *c != "oob")
+                .and_then(callback_host),
             csrf: &csrf,
             oauth_token: &token.key,
             switch_url: format!(
@@ -372,6 +392,7 @@ async fn authorize_decision(
             )
         })?;
         let token = live_request_token(&state, form.oauth_token.as_deref()).await?;
+        check_approver(&token, &session.user)?;
         let consumer = consumers::by_id(&state, &token.consumer_id)
             .await?
             .filter(|c| c.status == "active")

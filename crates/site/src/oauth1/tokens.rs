@@ -97,7 +97,8 @@ pub(crate) async fn set_request_token_callback(
 }
 
 /// Marks the token approved by `user_id` and returns its verifier. Approving twice returns the first
-/// verifier, so a reloaded consent page redirects to the same place.
+/// verifier, so a reloaded consent page redirects to the same place; a token another user approved (even
+/// concurrently) is refused, so no one obtains another user's verifier.
 pub(crate) async fn authorize_request_token(
     state: &SiteState,
     key: &str,
@@ -111,8 +112,9 @@ pub(crate) async fn authorize_request_token(
         .execute(state.db())
         .await?;
     let stored: Option<String> =
-        sqlx::query("SELECT verifier FROM request_tokens WHERE token_key = $1")
+        sqlx::query("SELECT verifier FROM request_tokens WHERE token_key = $1 AND user_id = $2")
             .bind(key)
+            .bind(user_id)
             .fetch_optional(state.db())
             .await?
             .map(|row| row.try_get("verifier"))
