@@ -148,19 +148,31 @@ async fn request_token(State(state): State<SiteState>, parts: Parts, body: Bytes
     }
 }
 
+/// The parameters of a request to a token endpoint, which must carry OAuth parameters: a request with none
+/// is answered 400 "No OAuth parameters supplied", as the WP-API plugin does.
+fn collect_token_request(
+    state: &SiteState,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<authbroker_oauth1::SignedRequest, SiteError> {
+    let request = verify::collect(state, parts, body)?;
+    if request.has_oauth_params() {
+        Ok(request)
+    } else {
+        Err(SiteError::protocol(
+            ErrorCode::OAuth1MissingParameter,
+            "No OAuth parameters supplied",
+        )
+        .with_status(400))
+    }
+}
+
 async fn issue_request_token(
     state: &SiteState,
     parts: &Parts,
     body: &[u8],
 ) -> Result<tokens::RequestToken, SiteError> {
-    let request = verify::collect(state, parts, body)?;
-    if !request.has_oauth_params() {
-        return Err(SiteError::protocol(
-            ErrorCode::OAuth1MissingParameter,
-            "No OAuth parameters supplied",
-        )
-        .with_status(400));
-    }
+    let request = collect_token_request(state, parts, body)?;
     let verified = verify::verify(state, request, TokenKind::None).await?;
     let callback = verified
         .request
@@ -198,14 +210,7 @@ async fn issue_access_token(
     parts: &Parts,
     body: &[u8],
 ) -> Result<tokens::AccessToken, SiteError> {
-    let request = verify::collect(state, parts, body)?;
-    if !request.has_oauth_params() {
-        return Err(SiteError::protocol(
-            ErrorCode::OAuth1MissingParameter,
-            "No OAuth parameters supplied",
-        )
-        .with_status(400));
-    }
+    let request = collect_token_request(state, parts, body)?;
     if request.param("oauth_verifier").is_none_or(str::is_empty) {
         return Err(SiteError::protocol(
             ErrorCode::OAuth1MissingParameter,
