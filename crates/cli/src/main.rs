@@ -1,5 +1,5 @@
 //! `authbroker`: one binary for every role. This crate is wiring only: it parses arguments, resolves the
-//! configuration and calls the libraries (the site crate today; the broker and client crates later).
+//! configuration and calls the libraries (the broker and site crates today; the client crate later).
 //!
 //! Exit codes: 0 success, 1 a runtime failure (configuration, storage, serving), 2 a usage error (clap).
 
@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use authbroker_broker::serve::{
+    InitError as BrokerInitError, NewAdministrator as NewBrokerAdministrator,
+};
+use authbroker_broker::{BrokerConfig, BrokerError, BrokerState};
 use authbroker_site::serve::{InitError, NewAdministrator, SiteListener, first_administrator};
 use authbroker_site::{SiteConfig, SiteError, SiteState, SystemClock};
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +28,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a broker: the registry where developers register apps once, which vouches for them to every
+    /// site that trusts it (developer portal, JSON API, brokered connections).
+    #[command(subcommand)]
+    Broker(BrokerCommand),
     /// Run a site: a WordPress-compatible REST API with an OAuth 1.0a provider that accepts apps vouched
     /// for by its trusted brokers.
     #[command(subcommand)]
@@ -45,6 +53,111 @@ enum SiteCommand {
     /// Refuses (exit code 1) when the site already has an administrator.
     #[command(after_long_help = SiteConfig::keys_help())]
     Init(InitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BrokerCommand {
+    /// Serve the broker: HTTPS with tls_cert and tls_key, plain HTTP only on a loopback address.
+    ///
+    /// Prints the address it listens on (the actual port when listen asks for port 0) and the broker ID.
+    /// Logs go to standard error; RUST_LOG filters them (default: info). SIGINT or SIGTERM stops the
+    /// server gracefully.
+    #[command(after_long_help = BrokerConfig::keys_help())]
+    Serve(BrokerServeArgs),
+    /// Set up a new broker: create the database, apply migrations and create the first administrator.
+    ///
+    /// Without --admin-password a password of 24 letters and digits is generated and printed once.
+    /// Refuses (exit code 1) when the broker already has an administrator.
+    #[command(after_long_help = BrokerConfig::keys_help())]
+    Init(BrokerInitArgs),
+}
+
+/// Where the broker's configuration comes from, and the flags every broker command shares.
+#[derive(Debug, Args)]
+struct BrokerArgs {
+    /// TOML configuration file; AUTHBROKER_* variables and flags override its keys.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The broker ID, an absolute URI ending in '/' (broker_id).
+    #[arg(long, value_name = "URL")]
+    broker_id: Option<String>,
+    /// The canonical public URL, when it differs from the broker ID (home_url).
+    #[arg(long, value_name = "URL")]
+    home_url: Option<String>,
+    /// The broker's name on its pages (name).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// sqlite://PATH or postgres://… (database_url).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Directory of the SQLite database (data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct BrokerServeArgs {
+    #[command(flatten)]
+    broker: BrokerArgs,
+    /// Address and port to listen on; port 0 picks a free port (listen).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// PEM certificate chain for HTTPS (tls_cert).
+    #[arg(long, value_name = "PEM")]
+    tls_cert: Option<String>,
+    /// PEM private key for HTTPS (tls_key).
+    #[arg(long, value_name = "PEM")]
+    tls_key: Option<String>,
+    /// Let discovery and connection requests reach loopback addresses (allow_loopback_targets).
+    #[arg(long)]
+    allow_loopback_targets: bool,
+}
+
+#[derive(Debug, Args)]
+struct BrokerInitArgs {
+    #[command(flatten)]
+    broker: BrokerArgs,
+    /// Email address of the first administrator (their login).
+    #[arg(long, value_name = "EMAIL")]
+    admin_email: String,
+    /// Display name of the first administrator.
+    #[arg(long, value_name = "NAME", default_value = "Administrator")]
+    admin_name: String,
+    /// Password of the first administrator (at least 12 characters); generated and printed once when
+    /// not given. Prefer the environment variable: other users can see command lines.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "AUTHBROKER_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    admin_password: Option<String>,
+}
+
+impl BrokerArgs {
+    /// The file, then the environment, then these flags (and `extra`, the command's own flags).
+    fn resolve(&self, extra: Vec<(&'static str, String)>) -> Result<BrokerConfig, String> {
+        let mut flags = present([
+            ("broker_id", self.broker_id.clone()),
+            ("home_url", self.home_url.clone()),
+            ("name", self.name.clone()),
+            ("database_url", self.database_url.clone()),
+            ("data_dir", self.data_dir.clone()),
+        ]);
+        flags.extend(extra);
+        BrokerConfig::load_with_flags(self.config.as_deref(), std::env::vars_os(), flags)
+            .map_err(|err| err.to_string())
+    }
+}
+
+/// The flags that were given.
+fn present<const N: usize>(
+    flags: [(&'static str, Option<String>); N],
+) -> Vec<(&'static str, String)> {
+    flags
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
+        .collect()
 }
 
 /// Where the configuration comes from, and the flags every site command shares.
@@ -125,6 +238,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Broker(BrokerCommand::Serve(args)) => {
+            runtime(true).and_then(|rt| rt.block_on(broker_serve(args)))
+        }
+        Command::Broker(BrokerCommand::Init(args)) => {
+            runtime(false).and_then(|rt| rt.block_on(broker_init(args)))
+        }
         Command::Site(SiteCommand::Serve(args)) => {
             runtime(true).and_then(|rt| rt.block_on(site_serve(args)))
         }
@@ -230,6 +349,84 @@ async fn site_init(args: InitArgs) -> Result<(), String> {
         println!("The password is shown only this once; the site keeps only its hash.");
     }
     Ok(())
+}
+
+/// `authbroker broker serve`: resolve, bind (so that address and TLS problems come first), open, serve.
+async fn broker_serve(args: BrokerServeArgs) -> Result<(), String> {
+    let mut extra = present([
+        ("listen", args.listen.map(|addr| addr.to_string())),
+        ("tls_cert", args.tls_cert),
+        ("tls_key", args.tls_key),
+    ]);
+    if args.allow_loopback_targets {
+        extra.push(("allow_loopback_targets", "true".to_owned()));
+    }
+    let config = args.broker.resolve(extra)?;
+    let listener = authbroker_broker::serve::bind(&config)
+        .await
+        .map_err(|err| err.to_string())?;
+    let state = BrokerState::open(config, Arc::new(SystemClock))
+        .await
+        .map_err(describe_broker)?;
+    if authbroker_broker::accounts::first_admin(&state)
+        .await
+        .map_err(describe_broker)?
+        .is_none()
+    {
+        tracing::warn!(
+            "the broker has no administrator yet: run `authbroker broker init` with the same configuration"
+        );
+    }
+    let shutdown = shutdown_signal()?;
+    println!(
+        "authbroker broker {:?} listening on {}",
+        state.config().name,
+        listener.url()
+    );
+    println!("broker ID: {}", state.config().broker_id);
+    println!("developer portal: {}/", state.config().home());
+    listener
+        .serve(authbroker_broker::router(state), shutdown)
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// `authbroker broker init`: resolve, open (creates the database and applies migrations), create the admin.
+async fn broker_init(args: BrokerInitArgs) -> Result<(), String> {
+    let config = args.broker.resolve(Vec::new())?;
+    let state = BrokerState::open(config, Arc::new(SystemClock))
+        .await
+        .map_err(describe_broker)?;
+    let admin = NewBrokerAdministrator {
+        email: args.admin_email,
+        name: args.admin_name,
+        password: args.admin_password,
+    };
+    let done = authbroker_broker::serve::init(&state, admin)
+        .await
+        .map_err(|err| match err {
+            BrokerInitError::Broker(err) => describe_broker(err),
+            other => other.to_string(),
+        })?;
+    println!(
+        "Broker {:?} initialized with broker ID {}.",
+        state.config().name,
+        state.config().broker_id
+    );
+    println!("Administrator: {}", done.email);
+    if let Some(password) = done.generated_password {
+        println!("Password: {password}");
+        println!("The password is shown only this once; the broker keeps only its hash.");
+    }
+    Ok(())
+}
+
+/// A broker error for the operator, with the internal details.
+fn describe_broker(err: BrokerError) -> String {
+    match err {
+        BrokerError::Internal(detail) => detail,
+        other => other.to_string(),
+    }
 }
 
 /// A site error for the operator: unlike a client, the operator gets the internal details.

@@ -1,110 +1,32 @@
 //! `authbroker site init` and `authbroker site serve`, run as real processes.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::sync::mpsc;
+use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
 
-use assert_cmd::Command;
 use authbroker_site::SiteConfig;
+use common::{Server, authbroker, blocking_client, clean_env, password_line, path};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 const HOME: &str = "http://127.0.0.1:8080";
 const LINK: &str = "<http://127.0.0.1:8080/wp-json/>; rel=\"https://api.w.org/\"";
 
-/// The configuration variables a developer's or CI's environment might hold; every test starts without them.
-fn clean_env(command: &mut StdCommand) {
-    for key in SiteConfig::KEYS {
-        if let Some(env) = key.env {
-            command.env_remove(env);
-        }
-    }
-    command.env_remove("AUTHBROKER_ADMIN_PASSWORD");
-    command.env("RUST_LOG", "info");
-}
-
-fn authbroker(args: &[&str]) -> Command {
-    let mut command = StdCommand::new(assert_cmd::cargo::cargo_bin("authbroker"));
-    clean_env(&mut command);
-    command.args(args);
-    Command::from_std(command)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
-/// A running `authbroker site serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    stderr: PathBuf,
-}
-
-impl Server {
-    /// Starts the server and waits for the line that says where it listens.
-    fn start(dir: &Path, args: &[&str]) -> Self {
-        let stderr = dir.join("serve.stderr");
-        let mut command = StdCommand::new(assert_cmd::cargo::cargo_bin("authbroker"));
-        clean_env(&mut command);
-        command
-            .args(["site", "serve", "--home-url", HOME, "--data-dir"])
-            .arg(dir.join("data"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"));
-        let mut child = command.spawn().expect("authbroker starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Some((_, url)) = line.split_once("listening on ") {
-                    let _ = sender.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the server did not say where it listens; stderr:\n{}",
-                    std::fs::read_to_string(&stderr).unwrap_or_default()
-                );
-            }
-        };
-        Self { child, url, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn blocking_client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-fn password_line(stdout: &str) -> Option<String> {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("Password: "))
-        .map(str::to_owned)
+/// Starts `authbroker site serve --home-url HOME --data-dir DIR/data ARGS`.
+fn site_server(dir: &Path, args: &[&str]) -> Server {
+    let mut argv = vec![
+        "site".to_owned(),
+        "serve".to_owned(),
+        "--home-url".to_owned(),
+        HOME.to_owned(),
+        "--data-dir".to_owned(),
+        path(&dir.join("data")).to_owned(),
+    ];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    Server::start(dir, argv, &[])
 }
 
 #[test]
@@ -215,7 +137,7 @@ fn a_bad_listen_flag_is_a_usage_error() {
 #[test]
 fn serve_answers_the_rest_index_with_the_link_header() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    let server = site_server(dir.path(), &["--listen", "127.0.0.1:0"]);
     assert!(
         server.url.starts_with("http://127.0.0.1:"),
         "{}",
@@ -347,7 +269,7 @@ fn make_pki(dir: &Path) -> TestPki {
 fn serve_over_https_with_a_certificate_from_a_local_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
-    let server = Server::start(
+    let server = site_server(
         dir.path(),
         &[
             "--listen",
@@ -408,29 +330,8 @@ fn serve_over_https_with_a_certificate_from_a_local_ca() {
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &["--listen", "127.0.0.1:0"]);
-    let status = StdCommand::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}\n{}", server.stderr());
-    assert!(
-        server.stderr().contains("shutting down"),
-        "{}",
-        server.stderr()
-    );
+    let mut server = site_server(dir.path(), &["--listen", "127.0.0.1:0"]);
+    server.terminate();
 }
 
 #[test]

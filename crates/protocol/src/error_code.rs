@@ -48,6 +48,18 @@ pub enum ErrorCode {
     BaTimedOut,
     /// A required parameter of a WordPress REST route is missing.
     RestMissingCallbackParam,
+    /// A parameter of a WordPress REST route has an invalid value.
+    RestInvalidParam,
+    /// A REST route needs authentication (a session, or the broker API's bearer token) and got none that
+    /// is valid.
+    RestNotLoggedIn,
+    /// The caller is authenticated but may not do this (a suspended account, a non-administrator).
+    RestForbidden,
+    /// The resource does not exist, or is not the caller's (the broker API never reveals other
+    /// developers' apps).
+    RestNotFound,
+    /// No REST route matches the URL and method.
+    RestNoRoute,
 
     // --- Broker connection (R1/R2) ---
     /// The site's REST index has no `authentication.broker`.
@@ -63,7 +75,7 @@ pub enum ErrorCode {
 }
 
 /// All codes, for exhaustive tests and lookups.
-const ALL: [ErrorCode; 23] = [
+const ALL: [ErrorCode; 28] = [
     ErrorCode::OAuth1MissingParameter,
     ErrorCode::ConsumerNotFound,
     ErrorCode::OAuth1SignatureMismatch,
@@ -82,6 +94,11 @@ const ALL: [ErrorCode; 23] = [
     ErrorCode::BaRejectedClient,
     ErrorCode::BaTimedOut,
     ErrorCode::RestMissingCallbackParam,
+    ErrorCode::RestInvalidParam,
+    ErrorCode::RestNotLoggedIn,
+    ErrorCode::RestForbidden,
+    ErrorCode::RestNotFound,
+    ErrorCode::RestNoRoute,
     ErrorCode::BrokerAuthNotSupported,
     ErrorCode::NotAWordPressSite,
     ErrorCode::ServerError,
@@ -114,6 +131,11 @@ impl ErrorCode {
             Self::BaRejectedClient => "ba.rejected_client",
             Self::BaTimedOut => "ba.timed_out",
             Self::RestMissingCallbackParam => "rest_missing_callback_param",
+            Self::RestInvalidParam => "rest_invalid_param",
+            Self::RestNotLoggedIn => "rest_not_logged_in",
+            Self::RestForbidden => "rest_forbidden",
+            Self::RestNotFound => "rest_not_found",
+            Self::RestNoRoute => "rest_no_route",
             Self::BrokerAuthNotSupported => "broker-auth-not-supported",
             Self::NotAWordPressSite => "not-a-wordpress-site",
             Self::ServerError => "server-error",
@@ -145,7 +167,11 @@ impl ErrorCode {
             | Self::BaInvalidCallback
             | Self::BaUnknownBroker
             | Self::BaRejectedClient
-            | Self::RestMissingCallbackParam => 400,
+            | Self::RestMissingCallbackParam
+            | Self::RestInvalidParam => 400,
+            Self::RestNotLoggedIn => 401,
+            Self::RestForbidden => 403,
+            Self::RestNotFound | Self::RestNoRoute => 404,
             Self::BaTimedOut => 409,
             Self::BrokerAuthNotSupported
             | Self::NotAWordPressSite
@@ -214,6 +240,10 @@ mod tests {
         assert_eq!(ErrorCode::OAuth1InvalidCallback.default_status(), 400);
         assert_eq!(ErrorCode::BaTimedOut.default_status(), 409);
         assert_eq!(ErrorCode::BaUnknownBroker.default_status(), 400);
+        assert_eq!(ErrorCode::RestNotLoggedIn.default_status(), 401);
+        assert_eq!(ErrorCode::RestForbidden.default_status(), 403);
+        assert_eq!(ErrorCode::RestNotFound.default_status(), 404);
+        assert_eq!(ErrorCode::RestNoRoute.default_status(), 404);
     }
 
     #[test]

@@ -5,14 +5,13 @@
 //! (`listen: invalid socket address syntax (from AUTHBROKER_LISTEN)`). The keys are listed once, in
 //! [`SiteConfig::KEYS`], which the command-line help is generated from.
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use authbroker_web::config::{ConfigError, ConfigKey, Origin};
+use authbroker_web::config::{Layers, ValueKind, keys_help};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 /// Everything a site needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,81 +76,6 @@ fn default_brokers() -> Vec<KnownBrokerConfig> {
     }]
 }
 
-/// One configuration key: its name in the TOML file, its environment variable and command-line flag (where
-/// it has them), and what it means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConfigKey {
-    /// The key in the TOML file, also the name errors use.
-    pub key: &'static str,
-    /// The `AUTHBROKER_*` environment variable that overrides it.
-    pub env: Option<&'static str>,
-    /// The command-line flag that overrides the environment (`authbroker site serve`/`init`).
-    pub flag: Option<&'static str>,
-    /// One paragraph of help.
-    pub help: &'static str,
-}
-
-/// Where a configuration value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// A TOML file (or a TOML string, when there is no path).
-    File(Option<PathBuf>),
-    /// An environment variable.
-    Env(&'static str),
-    /// A command-line flag.
-    Flag(&'static str),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File(Some(path)) => write!(f, "{}", path.display()),
-            Self::File(None) => f.write_str("the TOML document"),
-            Self::Env(name) => f.write_str(name),
-            Self::Flag(flag) => f.write_str(flag),
-        }
-    }
-}
-
-/// Why a configuration could not be loaded. Every variant says which key or file to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The configuration file could not be read.
-    #[error("cannot read the configuration file {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The configuration file is not valid TOML.
-    #[error("{origin}: {message}")]
-    Syntax { origin: Origin, message: String },
-    /// One key is missing, unknown or has an unusable value.
-    #[error("{key}: {message}{}", from_suffix(.origin))]
-    Key {
-        key: String,
-        message: String,
-        origin: Option<Origin>,
-    },
-}
-
-fn from_suffix(origin: &Option<Origin>) -> String {
-    origin
-        .as_ref()
-        .map(|origin| format!(" (from {origin})"))
-        .unwrap_or_default()
-}
-
-impl ConfigError {
-    /// The key at fault, when the error is about one key.
-    pub fn key(&self) -> Option<&str> {
-        match self {
-            Self::Key { key, .. } => Some(key),
-            _ => None,
-        }
-    }
-}
-
 impl SiteConfig {
     /// Every key of the configuration, in the order the help lists them.
     pub const KEYS: &'static [ConfigKey] = &[
@@ -159,6 +83,7 @@ impl SiteConfig {
             key: "home_url",
             env: Some("AUTHBROKER_HOME_URL"),
             flag: Some("--home-url"),
+            kind: ValueKind::Text,
             help: "The canonical home URL (https://site.example). The REST index, OAuth signatures, \
                    redirects and links are built from it, never from the Host header. Required.",
         },
@@ -166,18 +91,21 @@ impl SiteConfig {
             key: "name",
             env: Some("AUTHBROKER_NAME"),
             flag: Some("--name"),
+            kind: ValueKind::Text,
             help: "The site's name in the REST index and on pages. Default: \"authbroker site\".",
         },
         ConfigKey {
             key: "description",
             env: Some("AUTHBROKER_DESCRIPTION"),
             flag: None,
+            kind: ValueKind::Text,
             help: "The site's tagline in the REST index. Default: empty.",
         },
         ConfigKey {
             key: "data_dir",
             env: Some("AUTHBROKER_DATA_DIR"),
             flag: Some("--data-dir"),
+            kind: ValueKind::Text,
             help: "Directory of the SQLite database (site.db, created with mode 0600) when database_url \
                    is not set. Default: data/site.",
         },
@@ -185,6 +113,7 @@ impl SiteConfig {
             key: "database_url",
             env: Some("AUTHBROKER_DATABASE_URL"),
             flag: Some("--database-url"),
+            kind: ValueKind::Text,
             help: "sqlite://PATH or postgres://USER:PASSWORD@HOST/DB; several site processes may share \
                    one PostgreSQL database. Default: sqlite://{data_dir}/site.db.",
         },
@@ -192,6 +121,7 @@ impl SiteConfig {
             key: "listen",
             env: Some("AUTHBROKER_LISTEN"),
             flag: Some("--listen"),
+            kind: ValueKind::Text,
             help: "Address and port to listen on; port 0 picks a free port (the address served is \
                    printed). Plain HTTP is only allowed on a loopback address. Default: 127.0.0.1:8080.",
         },
@@ -199,6 +129,7 @@ impl SiteConfig {
             key: "tls_cert",
             env: Some("AUTHBROKER_TLS_CERT"),
             flag: Some("--tls-cert"),
+            kind: ValueKind::Text,
             help: "PEM file with the certificate chain for HTTPS, leaf first. Set together with \
                    tls_key; without both the site serves plain HTTP.",
         },
@@ -206,12 +137,14 @@ impl SiteConfig {
             key: "tls_key",
             env: Some("AUTHBROKER_TLS_KEY"),
             flag: Some("--tls-key"),
+            kind: ValueKind::Text,
             help: "PEM file with the private key of tls_cert (PKCS#8, PKCS#1 or SEC1).",
         },
         ConfigKey {
             key: "known_brokers",
             env: None,
             flag: None,
+            kind: ValueKind::Text,
             help: "Brokers this site trusts, as [[known_brokers]] tables with `id` (exact, with \
                    trailing slash) and `verification_url`; seeded into the database on first start. \
                    File only. Default: https://apps.wp-api.org/.",
@@ -220,6 +153,7 @@ impl SiteConfig {
             key: "extra_root_certs",
             env: Some("AUTHBROKER_EXTRA_ROOT_CERTS"),
             flag: None,
+            kind: ValueKind::PathList,
             help: "PEM files of extra root certificates trusted when verifying connection requests \
                    (a private broker's CA). In the environment, a list separated like PATH. \
                    Default: none.",
@@ -244,11 +178,11 @@ impl SiteConfig {
 
     /// Parses a TOML document.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let mut layers = Layers::default();
+        let mut layers = Layers::new(Self::KEYS);
         layers
             .toml(text, Origin::File(None))
             .map_err(|e| e.to_string())?;
-        layers.build().map_err(|e| e.to_string())
+        Self::build(&layers).map_err(|e| e.to_string())
     }
 
     /// The TOML file at `path` (if any), then the `AUTHBROKER_*` variables of `env` on top.
@@ -279,41 +213,12 @@ impl SiteConfig {
         F: IntoIterator<Item = (&'static str, S)>,
         S: Into<String>,
     {
-        let mut layers = Layers::default();
-        if let Some(path) = path {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            layers.toml(&text, Origin::File(Some(path.to_owned())))?;
-        }
-        layers.env(env)?;
-        layers.flags(flags)?;
-        layers.build()
+        Self::build(&Layers::load(Self::KEYS, path, env, flags)?)
     }
 
     /// The keys with their environment variables and flags, as help text for the command line.
     pub fn keys_help() -> String {
-        let mut help = String::from(
-            "Configuration: a TOML file (--config), then AUTHBROKER_* environment variables, then flags; \
-             each overrides the one before. An empty variable counts as unset.\n\nKeys:\n",
-        );
-        for key in Self::KEYS {
-            let mut names = Vec::new();
-            names.extend(key.env);
-            names.extend(key.flag);
-            help.push_str(&format!("  {}", key.key));
-            if !names.is_empty() {
-                help.push_str(&format!("  [{}]", names.join(", ")));
-            }
-            help.push('\n');
-            for line in wrap(key.help, 72) {
-                help.push_str("      ");
-                help.push_str(&line);
-                help.push('\n');
-            }
-        }
-        help
+        keys_help(Self::KEYS)
     }
 
     /// The database URL in effect.
@@ -337,222 +242,56 @@ impl SiteConfig {
     }
 }
 
-/// Wraps one paragraph at `width` columns.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
-fn key_named(name: &str) -> Option<&'static ConfigKey> {
-    SiteConfig::KEYS.iter().find(|k| k.key == name)
-}
-
-/// The values gathered so far: per key, the last value set and where it came from.
-#[derive(Debug, Default)]
-struct Layers {
-    values: BTreeMap<&'static str, (toml::Value, Origin)>,
-}
-
-impl Layers {
-    fn toml(&mut self, text: &str, origin: Origin) -> Result<(), ConfigError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    origin: origin.clone(),
-                    message: e.to_string().trim_end().to_owned(),
-                })?;
-        for (name, value) in table {
-            let Some(key) = key_named(&name) else {
-                return Err(ConfigError::Key {
-                    key: name,
-                    message: "unknown key".to_owned(),
-                    origin: Some(origin),
-                });
-            };
-            self.values.insert(key.key, (value, origin.clone()));
-        }
-        Ok(())
-    }
-
-    fn env<I, K, V>(&mut self, env: I) -> Result<(), ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-    {
-        for (name, value) in env {
-            let Some(key) = SiteConfig::KEYS
-                .iter()
-                .find(|k| k.env.is_some_and(|env| OsStr::new(env) == name.as_ref()))
-            else {
-                continue;
-            };
-            let Some(env_name) = key.env else { continue };
-            let value = value.as_ref();
-            if value.is_empty() {
-                continue;
-            }
-            let origin = Origin::Env(env_name);
-            let value = if key.key == "extra_root_certs" {
-                let mut paths = Vec::new();
-                for path in std::env::split_paths(value) {
-                    paths.push(toml::Value::String(utf8(key, &path, &origin)?));
-                }
-                toml::Value::Array(paths)
-            } else {
-                toml::Value::String(utf8(key, value, &origin)?)
-            };
-            self.values.insert(key.key, (value, origin));
-        }
-        Ok(())
-    }
-
-    fn flags<F, S>(&mut self, flags: F) -> Result<(), ConfigError>
-    where
-        F: IntoIterator<Item = (&'static str, S)>,
-        S: Into<String>,
-    {
-        for (name, value) in flags {
-            let key = key_named(name).ok_or_else(|| ConfigError::Key {
-                key: name.to_owned(),
-                message: "unknown key".to_owned(),
-                origin: None,
-            })?;
-            let origin = Origin::Flag(key.flag.unwrap_or(key.key));
-            self.values
-                .insert(key.key, (toml::Value::String(value.into()), origin));
-        }
-        Ok(())
-    }
-
-    /// The value of `key` converted to `T`, if set.
-    fn get<T: DeserializeOwned>(&self, key: &'static str) -> Result<Option<T>, ConfigError> {
-        let Some((value, origin)) = self.values.get(key) else {
-            return Ok(None);
-        };
-        value
-            .clone()
-            .try_into()
-            .map(Some)
-            .map_err(|e| ConfigError::Key {
-                key: key.to_owned(),
-                message: e.to_string().trim_end().to_owned(),
-                origin: Some(origin.clone()),
-            })
-    }
-
-    fn origin(&self, key: &str) -> Option<Origin> {
-        self.values.get(key).map(|(_, origin)| origin.clone())
-    }
-
-    fn build(&self) -> Result<SiteConfig, ConfigError> {
-        let home_url: String = self.get("home_url")?.ok_or_else(|| ConfigError::Key {
-            key: "home_url".to_owned(),
-            message:
-                "required: set it in the configuration file, AUTHBROKER_HOME_URL or --home-url"
-                    .to_owned(),
-            origin: None,
-        })?;
+impl SiteConfig {
+    fn build(layers: &Layers) -> Result<Self, ConfigError> {
         let config = SiteConfig {
-            home_url,
-            name: self.get("name")?.unwrap_or_else(default_name),
-            description: self.get("description")?.unwrap_or_default(),
-            data_dir: self.get("data_dir")?.unwrap_or_else(default_data_dir),
-            database_url: self.get("database_url")?,
-            listen: self.get("listen")?.unwrap_or_else(default_listen),
-            tls_cert: self.get("tls_cert")?,
-            tls_key: self.get("tls_key")?,
-            known_brokers: self.known_brokers()?,
-            extra_root_certs: self.get("extra_root_certs")?.unwrap_or_default(),
+            home_url: layers.required("home_url")?,
+            name: layers.get("name")?.unwrap_or_else(default_name),
+            description: layers.get("description")?.unwrap_or_default(),
+            data_dir: layers.get("data_dir")?.unwrap_or_else(default_data_dir),
+            database_url: layers.get("database_url")?,
+            listen: layers.get("listen")?.unwrap_or_else(default_listen),
+            tls_cert: layers.get("tls_cert")?,
+            tls_key: layers.get("tls_key")?,
+            known_brokers: known_brokers(layers)?,
+            extra_root_certs: layers.get("extra_root_certs")?.unwrap_or_default(),
         };
-        self.validate(&config)?;
+        config.validate(layers)?;
         Ok(config)
     }
 
-    /// `known_brokers`, converted entry by entry so that an error names the entry.
-    fn known_brokers(&self) -> Result<Vec<KnownBrokerConfig>, ConfigError> {
-        let Some((value, origin)) = self.values.get("known_brokers") else {
-            return Ok(default_brokers());
-        };
-        let toml::Value::Array(entries) = value else {
-            return Err(ConfigError::Key {
-                key: "known_brokers".to_owned(),
-                message: format!(
-                    "expected an array of tables ([[known_brokers]]), found {}",
-                    value.type_str()
-                ),
-                origin: Some(origin.clone()),
-            });
-        };
-        entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| {
-                entry.clone().try_into().map_err(|e| ConfigError::Key {
-                    key: format!("known_brokers[{i}]"),
-                    message: e.to_string().trim_end().to_owned(),
-                    origin: Some(origin.clone()),
-                })
-            })
-            .collect()
-    }
-
     /// Checks that need more than one key's type.
-    fn validate(&self, config: &SiteConfig) -> Result<(), ConfigError> {
-        let key_error = |key: &str, message: String| ConfigError::Key {
-            key: key.to_owned(),
-            message,
-            origin: self.origin(key),
-        };
-        match url::Url::parse(&config.home_url) {
+    fn validate(&self, layers: &Layers) -> Result<(), ConfigError> {
+        match url::Url::parse(&self.home_url) {
             Ok(url)
                 if matches!(url.scheme(), "http" | "https")
                     && url.host().is_some()
                     && url.query().is_none()
                     && url.fragment().is_none() => {}
             Ok(_) => {
-                return Err(key_error(
+                return Err(layers.error(
                     "home_url",
                     format!(
                         "{:?} is not an http:// or https:// URL with a host and without query or fragment",
-                        config.home_url
+                        self.home_url
                     ),
                 ));
             }
             Err(err) => {
-                return Err(key_error(
+                return Err(layers.error(
                     "home_url",
-                    format!("{:?} is not a URL: {err}", config.home_url),
+                    format!("{:?} is not a URL: {err}", self.home_url),
                 ));
             }
         }
-        match (&config.tls_cert, &config.tls_key) {
-            (Some(_), None) => Err(key_error(
-                "tls_key",
-                "required when tls_cert is set".to_owned(),
-            )),
-            (None, Some(_)) => Err(key_error(
-                "tls_cert",
-                "required when tls_key is set".to_owned(),
-            )),
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => Err(layers.error("tls_key", "required when tls_cert is set")),
+            (None, Some(_)) => Err(layers.error("tls_cert", "required when tls_key is set")),
             _ => Ok(()),
         }?;
-        for broker in &config.known_brokers {
+        for broker in &self.known_brokers {
             if url::Url::parse(&broker.verification_url).is_err() {
-                return Err(key_error(
+                return Err(layers.error(
                     "known_brokers",
                     format!(
                         "verification_url {:?} of broker {:?} is not a URL",
@@ -565,16 +304,34 @@ impl Layers {
     }
 }
 
-fn utf8(key: &ConfigKey, value: impl AsRef<OsStr>, origin: &Origin) -> Result<String, ConfigError> {
-    value
-        .as_ref()
-        .to_str()
-        .map(str::to_owned)
-        .ok_or_else(|| ConfigError::Key {
-            key: key.key.to_owned(),
-            message: "not valid UTF-8".to_owned(),
-            origin: Some(origin.clone()),
+/// `known_brokers`, converted entry by entry so that an error names the entry.
+fn known_brokers(layers: &Layers) -> Result<Vec<KnownBrokerConfig>, ConfigError> {
+    let Some((value, origin)) = layers.raw("known_brokers") else {
+        return Ok(default_brokers());
+    };
+    let toml::Value::Array(entries) = value else {
+        return Err(layers.error(
+            "known_brokers",
+            format!(
+                "expected an array of tables ([[known_brokers]]), found {}",
+                value.type_str()
+            ),
+        ));
+    };
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            entry
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Key {
+                    key: format!("known_brokers[{i}]"),
+                    message: e.to_string().trim_end().to_owned(),
+                    origin: Some(origin.clone()),
+                })
         })
+        .collect()
 }
 
 #[cfg(test)]

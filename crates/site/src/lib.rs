@@ -12,10 +12,10 @@
 
 mod accounts;
 mod brokered;
-mod clock;
 mod config;
 mod content;
 mod error;
+mod manage;
 mod oauth1;
 mod pages;
 mod random;
@@ -23,7 +23,7 @@ pub mod serve;
 mod state;
 
 pub use accounts::{Role, create_user};
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use authbroker_web::{Clock, FixedClock, SystemClock};
 pub use config::{ConfigError, ConfigKey, KnownBrokerConfig, Origin, SiteConfig};
 pub use error::SiteError;
 pub use oauth1::consumers::{Consumer, NewConsumer, register_consumer};

@@ -1,9 +1,9 @@
 //! Rendering of server-side pages: every page is an askama template whose context carries the site name,
-//! so one helper turns any of them into a response with the right headers.
+//! rendered by the shared [`authbroker_web::pages::render`].
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use crate::error::SiteError;
 
@@ -13,17 +13,8 @@ pub(crate) fn render(
     status: StatusCode,
     cookies: impl IntoIterator<Item = HeaderValue>,
 ) -> Result<Response, SiteError> {
-    let body = template
-        .render()
-        .map_err(|e| SiteError::Internal(format!("template: {e}")))?;
-    let mut response = (status, Html(body)).into_response();
-    for cookie in cookies {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    authbroker_web::pages::render(template, status, cookies)
+        .map_err(|e| SiteError::Internal(format!("template: {e}")))
 }
 
 /// A page with a heading, a sentence and optionally a code to copy (an OAuth verifier).

@@ -1,19 +1,3 @@
-//! Unguessable identifiers and credentials.
+//! Unguessable identifiers and credentials (shared with the broker).
 
-use rand::Rng;
-use rand::distributions::Alphanumeric;
-
-/// `len` characters of `[A-Za-z0-9]` from a CSPRNG (the shape WordPress's `wp_generate_password($len, false)`
-/// gives keys, secrets and verifiers).
-pub(crate) fn alnum(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
-/// A fresh opaque id for a row.
-pub(crate) fn id() -> String {
-    alnum(20)
-}
+pub(crate) use authbroker_web::random::{alnum, id};

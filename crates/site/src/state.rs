@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use authbroker_store::Store;
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 
-use crate::clock::Clock;
 use crate::config::SiteConfig;
 use crate::error::SiteError;
+use authbroker_web::Clock;
 
 /// The state every handler shares: configuration, storage, clock. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,6 +26,12 @@ struct Inner {
     /// The client for outbound requests (verification requests to brokers): rustls with certificate
     /// verification, webpki roots plus `extra_root_certs`, HTTPS only, 5 s timeout, no redirects.
     http: reqwest::Client,
+    /// The single writer that batches nonce inserts (see `oauth1::nonces`).
+    nonces: crate::oauth1::nonces::NonceWriter,
+    /// The reader that batches access grant lookups (see `oauth1::tokens`).
+    grants: crate::oauth1::tokens::GrantReader,
+    /// Serializes post id allocation on this node (`content::posts::insert_post`).
+    post_ids: tokio::sync::Mutex<()>,
 }
 
 impl SiteState {
@@ -47,6 +53,7 @@ impl SiteState {
         store.migrate(crate::MIGRATIONS).await?;
         seed_known_brokers(&config, &store, clock.now()).await?;
         let http = outbound_client(&config)?;
+        let store_pool = store.pool().clone();
         let link_header = HeaderValue::from_str(&format!(
             "<{}/wp-json/>; rel=\"https://api.w.org/\"",
             config.home()
@@ -58,6 +65,9 @@ impl SiteState {
             clock,
             link_header,
             http,
+            nonces: crate::oauth1::nonces::NonceWriter::spawn(store_pool.clone()),
+            grants: crate::oauth1::tokens::GrantReader::spawn(store_pool),
+            post_ids: tokio::sync::Mutex::new(()),
         }));
         spawn_pruning(Arc::downgrade(&state.0));
         Ok(state)
@@ -73,6 +83,22 @@ impl SiteState {
 
     pub(crate) fn db(&self) -> &authbroker_store::sqlx::AnyPool {
         self.0.store.pool()
+    }
+
+    /// The nonce writer every signed request records its nonce through.
+    pub(crate) fn nonce_writer(&self) -> &crate::oauth1::nonces::NonceWriter {
+        &self.0.nonces
+    }
+
+    /// The reader every signed REST call looks its access token up through.
+    pub(crate) fn grant_reader(&self) -> &crate::oauth1::tokens::GrantReader {
+        &self.0.grants
+    }
+
+    /// Held while a post is inserted under the next free id, so that this node's inserts never race
+    /// each other for an id.
+    pub(crate) fn post_ids(&self) -> &tokio::sync::Mutex<()> {
+        &self.0.post_ids
     }
 
     /// The client for outbound requests (see [`outbound_client`]).
@@ -180,6 +206,7 @@ pub fn router(state: SiteState) -> Router {
         .merge(crate::oauth1::routes())
         .merge(crate::accounts::routes())
         .merge(crate::brokered::routes())
+        .merge(crate::manage::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             common_headers,
@@ -205,26 +232,6 @@ async fn common_headers(
     {
         headers.append(header::LINK, state.0.link_header.clone());
     }
-    headers.insert(
-        HeaderName::from_static("x-content-type-options"),
-        HeaderValue::from_static("nosniff"),
-    );
-    if headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"))
-    {
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
-            ),
-        );
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        );
-    }
+    authbroker_web::pages::harden(headers);
     response
 }

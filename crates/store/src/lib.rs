@@ -14,6 +14,11 @@ use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 
 pub use sqlx;
 
+/// Connections of the SQLite pool, all opened up front. Each has its own worker thread; under WAL readers
+/// never wait for the writer (the site's nonce writer holds one connection while it commits a batch). On a
+/// 2-core machine 6 measured best for signed REST reads (4: −3 %, 8: no better; BENCHMARKS.md).
+const SQLITE_CONNECTIONS: u32 = 6;
+
 /// Which database is behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -63,7 +68,11 @@ impl Store {
                 let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
                 AnyPoolOptions::new()
                     // SQLite allows one writer; a few connections serve concurrent readers under WAL.
-                    .max_connections(4)
+                    .max_connections(SQLITE_CONNECTIONS)
+                    .min_connections(SQLITE_CONNECTIONS)
+                    // A connection to a local file does not go stale: pinging it on every acquire (sqlx's
+                    // default) only costs a round trip to its worker thread per query.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute("PRAGMA journal_mode = WAL").await?;

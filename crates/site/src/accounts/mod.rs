@@ -3,10 +3,6 @@
 mod pages;
 mod sessions;
 
-use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
 use authbroker_store::sqlx::{self, Row, any::AnyRow};
 use axum::Router;
 
@@ -150,48 +146,20 @@ pub(crate) async fn authenticate_password(
     let (user, hash) = match &row {
         Some(row) => (
             Some(user_from_row(row)?),
-            row.try_get::<String, _>("password_hash")?,
+            Some(row.try_get::<String, _>("password_hash")?),
         ),
-        None => (None, dummy_hash().to_owned()),
+        None => (None, None),
     };
-    let ok = verify_password(password.to_owned(), hash).await?;
+    let ok = authbroker_web::password::verify(password.to_owned(), hash)
+        .await
+        .map_err(|e| SiteError::Internal(e.to_string()))?;
     Ok(user.filter(|_| ok))
 }
 
 async fn hash_password(password: String) -> Result<String, SiteError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| SiteError::Internal(format!("argon2: {e}")))
-    })
-    .await
-    .map_err(|e| SiteError::Internal(format!("password hashing task: {e}")))?
-}
-
-async fn verify_password(password: String, hash: String) -> Result<bool, SiteError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| SiteError::Internal(format!("stored hash: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| SiteError::Internal(format!("password verification task: {e}")))?
-}
-
-/// An argon2id hash of a random password, verified against when the login does not exist.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(crate::random::alnum(32).as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
+    authbroker_web::password::hash(password)
+        .await
+        .map_err(|e| SiteError::Internal(e.to_string()))
 }
 
 pub(crate) fn routes() -> Router<SiteState> {

@@ -1,23 +1,34 @@
-//! Login sessions and CSRF tokens.
+//! Login sessions and CSRF tokens, on the shared plumbing of [`authbroker_web`].
 //!
-//! The session cookie holds a random id; the database holds only its SHA-256, so a leaked database does not
-//! hand out live sessions. CSRF uses one mechanism for every form, signed in or not: a random `ab_csrf`
-//! cookie whose value each form repeats in a hidden field (double submit), compared in constant time.
+//! The session cookie holds a random id; the database holds only its SHA-256 ([`authbroker_web::session`]),
+//! so a leaked database does not hand out live sessions. CSRF uses one mechanism for every form, signed in
+//! or not: the `ab_csrf` cookie repeated in a hidden field ([`authbroker_web::csrf`]).
 
 use authbroker_store::sqlx;
+use authbroker_web::csrf;
+use authbroker_web::session::{NewSession, SessionCookie};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use axum::http::{HeaderMap, HeaderValue};
 
 use super::{USER_COLUMNS, User, user_from_row};
 use crate::error::SiteError;
 use crate::state::SiteState;
 
-pub(crate) const SESSION_COOKIE: &str = "ab_session";
-pub(crate) const CSRF_COOKIE: &str = "ab_csrf";
+const SESSION_COOKIE: &str = "ab_session";
 const SESSION_LIFETIME: i64 = 14 * 24 * 3600;
+
+fn session_cookie(state: &SiteState) -> SessionCookie {
+    SessionCookie {
+        name: SESSION_COOKIE,
+        lifetime: SESSION_LIFETIME,
+        secure: state.config().is_https(),
+    }
+}
+
+fn cookie_error(_: axum::http::header::InvalidHeaderValue) -> SiteError {
+    SiteError::Internal("cookie value".into())
+}
 
 /// The signed-in user of a request, if any.
 #[derive(Debug, Clone)]
@@ -33,7 +44,7 @@ impl FromRequestParts<SiteState> for MaybeSession {
     type Rejection = SiteError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SiteState) -> Result<Self, SiteError> {
-        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let Some(id_hash) = session_cookie(state).id_hash(&parts.headers) else {
             return Ok(Self(None));
         };
         let row = sqlx::query(&format!(
@@ -44,7 +55,7 @@ impl FromRequestParts<SiteState> for MaybeSession {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
-        .bind(hash_id(&id))
+        .bind(id_hash)
         .bind(state.now())
         .fetch_optional(state.db())
         .await?;
@@ -62,19 +73,19 @@ pub(crate) async fn start_session(
     state: &SiteState,
     user_id: &str,
 ) -> Result<HeaderValue, SiteError> {
-    let id = crate::random::alnum(43);
+    let session = NewSession::generate();
     let now = state.now();
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(hash_id(&id))
+    .bind(&session.id_hash)
     .bind(user_id)
     .bind("")
     .bind(now)
     .bind(now + SESSION_LIFETIME)
     .execute(state.db())
     .await?;
-    set_cookie(state, SESSION_COOKIE, &id, Some(SESSION_LIFETIME))
+    session_cookie(state).start(&session).map_err(cookie_error)
 }
 
 /// Ends the request's session (if any); returns the `Set-Cookie` that clears it.
@@ -82,13 +93,14 @@ pub(crate) async fn end_session(
     state: &SiteState,
     headers: &HeaderMap,
 ) -> Result<HeaderValue, SiteError> {
-    if let Some(id) = cookie(headers, SESSION_COOKIE) {
+    let cookie = session_cookie(state);
+    if let Some(id_hash) = cookie.id_hash(headers) {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(hash_id(&id))
+            .bind(id_hash)
             .execute(state.db())
             .await?;
     }
-    set_cookie(state, SESSION_COOKIE, "", Some(0))
+    cookie.clear().map_err(cookie_error)
 }
 
 /// The CSRF token to put in a form, and the `Set-Cookie` to send when the browser has none yet.
@@ -96,29 +108,18 @@ pub(crate) fn csrf_cookie_value(
     state: &SiteState,
     headers: &HeaderMap,
 ) -> Result<(String, Option<HeaderValue>), SiteError> {
-    match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32) {
-        Some(token) => Ok((token, None)),
-        None => {
-            let token = crate::random::alnum(32);
-            let set = set_cookie(state, CSRF_COOKIE, &token, None)?;
-            Ok((token, Some(set)))
-        }
-    }
+    csrf::issue(headers, state.config().is_https()).map_err(cookie_error)
 }
 
 /// Refuses a form whose CSRF field does not repeat the cookie.
 pub(crate) fn require_csrf(headers: &HeaderMap, submitted: Option<&str>) -> Result<(), SiteError> {
-    let cookie = cookie(headers, CSRF_COOKIE).unwrap_or_default();
-    let submitted = submitted.unwrap_or_default();
-    if !cookie.is_empty() && bool::from(cookie.as_bytes().ct_eq(submitted.as_bytes())) {
-        Ok(())
-    } else {
-        Err(SiteError::rest(
+    csrf::check(headers, submitted).map_err(|_| {
+        SiteError::rest(
             "rest_cookie_invalid_nonce",
             403,
             "The form has expired. Go back, reload the page and try again.",
-        ))
-    }
+        )
+    })
 }
 
 /// Refuses a cookie-authenticated REST write without the `X-WP-Nonce` header repeating the CSRF cookie
@@ -134,63 +135,20 @@ pub(crate) fn require_csrf_header(headers: &HeaderMap) -> Result<(), SiteError> 
     })
 }
 
-fn hash_id(id: &str) -> String {
-    let digest = Sha256::digest(id.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn set_cookie(
-    state: &SiteState,
-    name: &str,
-    value: &str,
-    max_age: Option<i64>,
-) -> Result<HeaderValue, SiteError> {
-    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if let Some(age) = max_age {
-        cookie.push_str(&format!("; Max-Age={age}"));
-    }
-    if state.config().is_https() {
-        cookie.push_str("; Secure");
-    }
-    HeaderValue::from_str(&cookie).map_err(|_| SiteError::Internal("cookie value".into()))
-}
-
-/// The value of cookie `name`.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
-    fn cookies_are_found_among_many() {
+    fn csrf_errors_are_the_wordpress_nonce_error() {
         let mut headers = HeaderMap::new();
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; ab_session=xyz"),
-        );
-        headers.append(header::COOKIE, HeaderValue::from_static("ab_csrf=t"));
-        assert_eq!(cookie(&headers, "ab_session").as_deref(), Some("xyz"));
-        assert_eq!(cookie(&headers, "ab_csrf").as_deref(), Some("t"));
-        assert_eq!(cookie(&headers, "b"), None);
-    }
-
-    #[test]
-    fn csrf_needs_the_cookie_and_the_same_field() {
-        let mut headers = HeaderMap::new();
-        assert!(require_csrf(&headers, Some("")).is_err());
+        let err = require_csrf(&headers, Some("")).unwrap_err();
+        assert_eq!(err.code(), "rest_cookie_invalid_nonce");
+        assert_eq!(err.status(), 403);
         headers.insert(header::COOKIE, HeaderValue::from_static("ab_csrf=abc"));
         assert!(require_csrf(&headers, Some("abc")).is_ok());
-        assert!(require_csrf(&headers, Some("abd")).is_err());
-        assert!(require_csrf(&headers, None).is_err());
+        headers.insert("x-wp-nonce", HeaderValue::from_static("abc"));
+        assert!(require_csrf_header(&headers).is_ok());
     }
 }

@@ -832,38 +832,44 @@ async fn fetch_post(state: &SiteState, id: i64) -> Result<Option<Post>, SiteErro
         .transpose()
 }
 
-/// Inserts `post` under the next free id (which it sets, with the slug made from `base_slug`), retrying
-/// when a concurrent insert took the same id.
+/// Inserts `post` under the next free id (which it sets, with the slug made from `base_slug`, or the id
+/// when that is empty). The id is taken by the insert itself (`SELECT MAX(id) + 1` inside the `INSERT`) while
+/// this node's other inserts wait, so they never collide; a node sharing the PostgreSQL database may still
+/// take the same id concurrently, and the loser retries.
 async fn insert_post(state: &SiteState, post: &mut Post, base_slug: &str) -> Result<(), SiteError> {
+    // A slug made from the title does not depend on the id (0 is no post's id); one made of the id is
+    // computed by the insert.
+    let slug = if base_slug.is_empty() {
+        None
+    } else {
+        Some(unique_slug(state, base_slug, 0).await?)
+    };
+    let _serialized = state.post_ids().lock().await;
     for attempt in 1..=INSERT_ATTEMPTS {
-        let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM posts")
-            .fetch_one(state.db())
-            .await?;
-        post.id = id;
-        post.slug = if base_slug.is_empty() {
-            id.to_string()
-        } else {
-            unique_slug(state, base_slug, id).await?
-        };
         let inserted = sqlx::query(&format!(
-            "INSERT INTO posts ({POST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO posts ({POST_COLUMNS}) \
+             SELECT COALESCE(MAX(id), 0) + 1, $1, COALESCE($2, CAST(COALESCE(MAX(id), 0) + 1 AS TEXT)), $3, $4, $5, $6, $7 FROM posts \
+             RETURNING id, slug"
         ))
-        .bind(post.id)
         .bind(&post.author_id)
-        .bind(&post.slug)
+        .bind(slug.as_deref())
         .bind(post.status.as_str())
         .bind(&post.title)
         .bind(&post.content)
         .bind(post.created_at)
         .bind(post.modified_at)
-        .execute(state.db())
+        .fetch_one(state.db())
         .await;
         match inserted {
-            Ok(_) => return Ok(()),
+            Ok(row) => {
+                post.id = row.try_get("id")?;
+                post.slug = row.try_get("slug")?;
+                return Ok(());
+            }
             Err(err)
                 if authbroker_store::is_unique_violation(&err) && attempt < INSERT_ATTEMPTS =>
             {
-                tracing::debug!(id, attempt, "post id taken concurrently, retrying");
+                tracing::debug!(attempt, "post id taken concurrently, retrying");
             }
             Err(err) => return Err(err.into()),
         }

@@ -2,8 +2,8 @@
 //! and the authentication of signed REST calls.
 
 pub(crate) mod consumers;
-mod nonces;
-mod tokens;
+pub(crate) mod nonces;
+pub(crate) mod tokens;
 mod verify;
 
 use askama::Template;
@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::accounts::{MaybeSession, User, csrf_cookie_value, require_csrf, user_by_id};
+use crate::accounts::{MaybeSession, User, csrf_cookie_value, require_csrf};
 use crate::error::SiteError;
 use crate::pages::{MessagePage, error_page, render};
 use crate::state::SiteState;
@@ -61,13 +61,12 @@ pub(crate) async fn authenticate_rest(
         return Ok(None);
     }
     let verified = verify::verify(state, request, TokenKind::Access).await?;
-    let token = verified
-        .access_token
-        .ok_or_else(|| SiteError::Internal("access verification without a token".into()))?;
+    let (Some(token), Some(user)) = (verified.access_token, verified.user) else {
+        return Err(SiteError::Internal(
+            "access verification without a token or user".into(),
+        ));
+    };
     tokens::touch_access_token(state, &token).await?;
-    let user = user_by_id(state, &token.user_id).await?.ok_or_else(|| {
-        SiteError::protocol(ErrorCode::OAuth1InvalidToken, "Invalid token").with_status(401)
-    })?;
     Ok(Some(user))
 }
 

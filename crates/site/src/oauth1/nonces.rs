@@ -1,39 +1,327 @@
 //! The nonce store: a table keyed by (consumer, token, timestamp, nonce), shared by every node and kept
 //! across restarts, pruned once a nonce's timestamp has left the window.
+//!
+//! Writes are batched by one writer task per site ([`NonceWriter`]): every request hands its nonce to the
+//! writer and waits; the writer takes whatever has queued up (up to [`MAX_BATCH`]) and inserts it with
+//! `INSERT … ON CONFLICT DO NOTHING … RETURNING` — one statement, or one transaction when the batch is split
+//! into several statements — so concurrent requests share one commit instead of queueing for SQLite's single
+//! writer one by one. A request is accepted only once the commit that inserted *its* row has succeeded:
+//!
+//! * its row was returned by the insert → accepted;
+//! * its row was not returned (it was already in the table, written earlier by this or another node) →
+//!   refused as a replay;
+//! * the same key twice in one batch → the first is inserted as above, the others are refused as replays;
+//! * the insert or the commit failed, or the writer is gone → every request of the batch is refused with
+//!   503 (`NonceStoreUnavailable`): a nonce that may not have been recorded never admits a request.
+//!
+//! The primary key keeps the check atomic across connections and nodes; batching changes only how many
+//! rows one commit carries.
+
+use std::collections::HashMap;
 
 use authbroker_oauth1::{NonceKey, VerifyError};
-use authbroker_store::sqlx;
+use authbroker_store::sqlx::pool::PoolConnection;
+use authbroker_store::sqlx::{self, Any, AnyConnection, AnyPool, Connection, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::SiteError;
 use crate::state::SiteState;
 
-/// Records the nonce; a second use within the window is refused. The primary key makes the check atomic
-/// across connections and nodes.
+/// The most nonces one batch carries.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// How many requests may wait for the writer before new ones wait to be queued.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// Rows per statement (shared with the access grant reader): a batch is split into chunks of these sizes (its binary decomposition), so that at
+/// most this many distinct statements are ever prepared. 128 rows are 640 parameters, well inside SQLite's
+/// and PostgreSQL's limits.
+pub(super) const CHUNKS: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+
+/// The handle requests use to record nonces; cheap to share, owned by the site state. The writer task stops
+/// when the handle is dropped.
+#[derive(Debug)]
+pub(crate) struct NonceWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    row: NonceRow,
+    reply: oneshot::Sender<Outcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct NonceRow {
+    consumer_key: String,
+    token: String,
+    ts: i64,
+    nonce: String,
+    expires_at: i64,
+}
+
+impl NonceRow {
+    fn key(&self) -> (&str, &str, i64, &str) {
+        (&self.consumer_key, &self.token, self.ts, &self.nonce)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Recorded,
+    AlreadyUsed,
+    Unavailable,
+}
+
+impl NonceWriter {
+    /// Starts the writer task on the current runtime.
+    pub(crate) fn spawn(pool: AnyPool) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(pool, receiver));
+        Self { queue }
+    }
+
+    /// Records the nonce, once the batch holding it is committed. `Err(NonceAlreadyUsed)` for a replay,
+    /// `Err(NonceStoreUnavailable)` whenever the row cannot be known to be committed.
+    pub(crate) async fn record(
+        &self,
+        key: NonceKey<'_>,
+        expires_at: i64,
+    ) -> Result<(), VerifyError> {
+        let (reply, outcome) = oneshot::channel();
+        let pending = Pending {
+            row: NonceRow {
+                consumer_key: key.consumer_key.to_owned(),
+                token: key.token.to_owned(),
+                ts: key.timestamp,
+                nonce: key.nonce.to_owned(),
+                expires_at,
+            },
+            reply,
+        };
+        if self.queue.send(pending).await.is_err() {
+            tracing::error!("nonce writer stopped");
+            return Err(VerifyError::NonceStoreUnavailable);
+        }
+        // A dropped reply (the writer panicked or stopped mid-batch) is as good as a failed commit.
+        match outcome.await.unwrap_or(Outcome::Unavailable) {
+            Outcome::Recorded => Ok(()),
+            Outcome::AlreadyUsed => Err(VerifyError::NonceAlreadyUsed),
+            Outcome::Unavailable => Err(VerifyError::NonceStoreUnavailable),
+        }
+    }
+}
+
+/// Records the nonce through the site's writer; a second use within the window is refused.
 pub(crate) async fn record(
     state: &SiteState,
     key: NonceKey<'_>,
     expires_at: i64,
 ) -> Result<(), SiteError> {
-    let inserted = sqlx::query(
-        "INSERT INTO oauth1_nonces (consumer_key, token, ts, nonce, expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-    )
-    .bind(key.consumer_key)
-    .bind(key.token)
-    .bind(key.timestamp)
-    .bind(key.nonce)
-    .bind(expires_at)
-    .execute(state.db())
-    .await
-    .map_err(|err| {
-        tracing::error!(%err, "nonce store unavailable");
-        SiteError::from(VerifyError::NonceStoreUnavailable)
-    })?
-    .rows_affected();
-    if inserted == 1 {
-        Ok(())
-    } else {
-        Err(VerifyError::NonceAlreadyUsed.into())
+    Ok(state.nonce_writer().record(key, expires_at).await?)
+}
+
+/// The writer: takes what has queued up, inserts it, answers every waiting request; stops when every
+/// handle is gone.
+async fn write_batches(pool: AnyPool, mut receiver: mpsc::Receiver<Pending>) {
+    let statements: Vec<(usize, String)> = CHUNKS.iter().map(|&n| (n, insert_sql(n))).collect();
+    let mut connection = HeldConnection::new(pool);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while connection
+        .next_batch(&mut receiver, &mut batch, MAX_BATCH)
+        .await
+        > 0
+    {
+        let rows: Vec<&NonceRow> = batch.iter().map(|p| &p.row).collect();
+        tracing::trace!(rows = rows.len(), "nonce batch");
+        let result = match connection.get().await {
+            Ok(conn) => insert(conn, &statements, &rows).await,
+            Err(err) => Err(err),
+        };
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                tracing::error!(%err, rows = rows.len(), "nonce store unavailable");
+                connection.release();
+                vec![Outcome::Unavailable; rows.len()]
+            }
+        };
+        for (pending, outcome) in batch.drain(..).zip(outcomes) {
+            // The request may have gone away (client disconnected); its nonce stays recorded.
+            let _ = pending.reply.send(outcome);
+        }
     }
+}
+
+/// The pool connection a batching task (this writer, the access grant reader) keeps between batches, which
+/// saves the pool's acquire and its check on release (a round trip to SQLite's worker thread) per batch.
+/// It goes back to the pool after a failure (the pool closes it if it is broken, and the next batch takes
+/// another) and as soon as the pool is closed, so that closing never waits for it.
+#[derive(Debug)]
+pub(super) struct HeldConnection {
+    pool: AnyPool,
+    connection: Option<PoolConnection<Any>>,
+}
+
+impl HeldConnection {
+    pub(super) fn new(pool: AnyPool) -> Self {
+        Self {
+            pool,
+            connection: None,
+        }
+    }
+
+    /// The held connection, acquiring one if none is held. Once the pool is closed, none.
+    pub(super) async fn get(&mut self) -> Result<&mut AnyConnection, sqlx::Error> {
+        if self.pool.is_closed() {
+            self.connection = None;
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => self.pool.acquire().await?,
+        };
+        Ok(&mut **self.connection.insert(connection))
+    }
+
+    /// Gives the connection back to the pool (after a failure).
+    pub(super) fn release(&mut self) {
+        self.connection = None;
+    }
+
+    /// Waits for the next batch (`recv_many`), giving the connection back if the pool closes meanwhile.
+    pub(super) async fn next_batch<T>(
+        &mut self,
+        receiver: &mut mpsc::Receiver<T>,
+        batch: &mut Vec<T>,
+        limit: usize,
+    ) -> usize {
+        loop {
+            if self.connection.is_none() {
+                return receiver.recv_many(batch, limit).await;
+            }
+            // `recv_many` is cancel-safe: nothing is lost when the close event wins.
+            tokio::select! {
+                biased;
+                () = self.pool.close_event() => self.connection = None,
+                received = receiver.recv_many(batch, limit) => return received,
+            }
+        }
+    }
+}
+
+/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING` the key of each row actually inserted.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO oauth1_nonces (consumer_key, token, ts, nonce, expires_at) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let p = row * 5;
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5
+        ));
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING consumer_key, token, ts, nonce");
+    sql
+}
+
+/// Inserts `rows` and says, for each, whether it was inserted by this commit. All or nothing: an error
+/// means nothing may be taken as recorded.
+async fn insert(
+    conn: &mut AnyConnection,
+    statements: &[(usize, String)],
+    rows: &[&NonceRow],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    // The first occurrence of each key goes to the database; repeats within the batch are replays of it.
+    let mut first: HashMap<(&str, &str, i64, &str), usize> = HashMap::with_capacity(rows.len());
+    let mut unique: Vec<&NonceRow> = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        first.entry(row.key()).or_insert_with(|| {
+            unique.push(row);
+            i
+        });
+    }
+    let chunks = split(unique.len());
+    let mut inserted: Vec<(String, String, i64, String)> = Vec::with_capacity(unique.len());
+    if chunks.len() == 1 {
+        let sql = statement(statements, chunks[0]);
+        inserted.extend(run_chunk(&mut *conn, sql, &unique).await?);
+    } else {
+        let mut tx = conn.begin().await?;
+        let mut rest = unique.as_slice();
+        for n in chunks {
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            inserted.extend(run_chunk(&mut *tx, statement(statements, n), chunk).await?);
+        }
+        tx.commit().await?;
+    }
+    let mut outcomes = vec![Outcome::AlreadyUsed; rows.len()];
+    for (consumer_key, token, ts, nonce) in &inserted {
+        if let Some(&i) = first.get(&(consumer_key.as_str(), token.as_str(), *ts, nonce.as_str())) {
+            outcomes[i] = Outcome::Recorded;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The chunk sizes whose sum is `n`, largest first.
+pub(super) fn split(mut n: usize) -> Vec<usize> {
+    let mut chunks = Vec::new();
+    for size in CHUNKS {
+        while n >= size {
+            chunks.push(size);
+            n -= size;
+        }
+    }
+    chunks
+}
+
+fn statement(statements: &[(usize, String)], rows: usize) -> &str {
+    statements
+        .iter()
+        .find(|(n, _)| *n == rows)
+        .map_or("", |(_, sql)| sql.as_str())
+}
+
+async fn run_chunk<'e, E>(
+    executor: E,
+    sql: &str,
+    rows: &[&NonceRow],
+) -> Result<Vec<(String, String, i64, String)>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let mut query = sqlx::query(sql);
+    for row in rows {
+        query = query
+            .bind(row.consumer_key.as_str())
+            .bind(row.token.as_str())
+            .bind(row.ts)
+            .bind(row.nonce.as_str())
+            .bind(row.expires_at);
+    }
+    query
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("consumer_key")?,
+                row.try_get("token")?,
+                row.try_get("ts")?,
+                row.try_get("nonce")?,
+            ))
+        })
+        .collect()
 }
 
 pub(crate) async fn prune(state: &SiteState) -> Result<u64, SiteError> {
@@ -44,4 +332,261 @@ pub(crate) async fn prune(state: &SiteState) -> Result<u64, SiteError> {
             .await?
             .rows_affected(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use authbroker_store::Store;
+
+    #[test]
+    fn batches_split_into_few_statement_shapes() {
+        assert_eq!(split(1), [1]);
+        assert_eq!(split(37), [32, 4, 1]);
+        assert_eq!(split(256), [128, 128]);
+        assert_eq!(split(255).iter().sum::<usize>(), 255);
+        assert!(insert_sql(2).contains("($6, $7, $8, $9, $10)"));
+    }
+
+    /// A migrated store on `backend`, and what to drop afterwards.
+    async fn store(postgres: bool) -> (Store, Option<(String, String)>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (url, pg) = if postgres {
+            let server = authbroker_store::testing::postgres_url().expect(
+                "AUTHBROKER_TEST_DATABASE_URL must name the test PostgreSQL (scripts/test sets it)",
+            );
+            let url = authbroker_store::testing::create_postgres_database(&server)
+                .await
+                .expect("create database");
+            (url.clone(), Some((server, url)))
+        } else {
+            (authbroker_store::testing::sqlite_url(dir.path()), None)
+        };
+        let store = Store::connect(&url).await.expect("connect");
+        store.migrate(crate::MIGRATIONS).await.expect("migrate");
+        (store, pg, dir)
+    }
+
+    async fn cleanup(store: Store, pg: Option<(String, String)>) {
+        store.pool().close().await;
+        if let Some((server, url)) = pg {
+            let _ = authbroker_store::testing::drop_postgres_database(&server, &url).await;
+        }
+    }
+
+    fn key<'a>(nonce: &'a str) -> NonceKey<'a> {
+        NonceKey {
+            consumer_key: "ck",
+            token: "tk",
+            timestamp: 1_700_000_000,
+            nonce,
+        }
+    }
+
+    async fn concurrent_duplicates_are_accepted_once(postgres: bool) {
+        let (store, pg, _dir) = store(postgres).await;
+        let writer = std::sync::Arc::new(NonceWriter::spawn(store.pool().clone()));
+        // 50 requests with the same nonce and 50 with distinct ones, all in flight at once.
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    let nonce = if i % 2 == 0 {
+                        "same".to_owned()
+                    } else {
+                        format!("n{i}")
+                    };
+                    (i, writer.record(key(&nonce), 1_700_000_600).await)
+                })
+            })
+            .collect();
+        let mut same_accepted = 0;
+        for task in tasks {
+            let (i, result) = task.await.expect("task");
+            match result {
+                Ok(()) if i % 2 == 0 => same_accepted += 1,
+                Ok(()) => {}
+                Err(VerifyError::NonceAlreadyUsed) => {
+                    assert_eq!(i % 2, 0, "a distinct nonce was refused")
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(same_accepted, 1);
+        // A later replay of either kind is refused; the rows are in the table.
+        assert!(matches!(
+            writer.record(key("same"), 1_700_000_600).await,
+            Err(VerifyError::NonceAlreadyUsed)
+        ));
+        assert!(matches!(
+            writer.record(key("n1"), 1_700_000_600).await,
+            Err(VerifyError::NonceAlreadyUsed)
+        ));
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM oauth1_nonces")
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+            .try_get("n")
+            .expect("n");
+        assert_eq!(n, 51);
+        drop(writer);
+        cleanup(store, pg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_duplicates_are_accepted_once_sqlite() {
+        concurrent_duplicates_are_accepted_once(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_duplicates_are_accepted_once_postgres() {
+        concurrent_duplicates_are_accepted_once(true).await;
+    }
+
+    /// A nonce already committed by another writer (another node, or before a restart) is a replay.
+    async fn nonces_written_elsewhere_are_replays(postgres: bool) {
+        let (store, pg, _dir) = store(postgres).await;
+        let first = NonceWriter::spawn(store.pool().clone());
+        first.record(key("x"), 1_700_000_600).await.expect("first");
+        drop(first);
+        let second = NonceWriter::spawn(store.pool().clone());
+        assert!(matches!(
+            second.record(key("x"), 1_700_000_600).await,
+            Err(VerifyError::NonceAlreadyUsed)
+        ));
+        drop(second);
+        cleanup(store, pg).await;
+    }
+
+    #[tokio::test]
+    async fn nonces_written_elsewhere_are_replays_sqlite() {
+        nonces_written_elsewhere_are_replays(false).await;
+    }
+
+    #[tokio::test]
+    async fn nonces_written_elsewhere_are_replays_postgres() {
+        nonces_written_elsewhere_are_replays(true).await;
+    }
+
+    /// When the store fails, every request waiting on the batch is refused with 503 — none is accepted.
+    async fn a_store_failure_refuses_every_waiting_request(postgres: bool) {
+        let (store, pg, _dir) = store(postgres).await;
+        sqlx::query("DROP TABLE oauth1_nonces")
+            .execute(store.pool())
+            .await
+            .expect("drop");
+        let writer = std::sync::Arc::new(NonceWriter::spawn(store.pool().clone()));
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    let nonce = format!("n{}", i % 30);
+                    writer.record(key(&nonce), 1_700_000_600).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let result = task.await.expect("task");
+            let err = result.expect_err("accepted without a recorded nonce");
+            assert!(matches!(err, VerifyError::NonceStoreUnavailable), "{err:?}");
+            assert_eq!(err.status(), 503);
+            assert_eq!(SiteError::from(err).status(), 503);
+        }
+        drop(writer);
+        cleanup(store, pg).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_failure_refuses_every_waiting_request_sqlite() {
+        a_store_failure_refuses_every_waiting_request(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_failure_refuses_every_waiting_request_postgres() {
+        a_store_failure_refuses_every_waiting_request(true).await;
+    }
+
+    /// A batch larger than one statement goes in one transaction; duplicates inside it and rows already
+    /// in the table are replays, everything else is recorded.
+    async fn a_large_batch_is_one_transaction(postgres: bool) {
+        let (store, pg, _dir) = store(postgres).await;
+        let statements: Vec<(usize, String)> = CHUNKS.iter().map(|&n| (n, insert_sql(n))).collect();
+        let row = |nonce: String| NonceRow {
+            consumer_key: "ck".into(),
+            token: "tk".into(),
+            ts: 1_700_000_000,
+            nonce,
+            expires_at: 1_700_000_600,
+        };
+        let earlier = [row("n7".into())];
+        let earlier: Vec<&NonceRow> = earlier.iter().collect();
+        let mut conn = store.pool().acquire().await.expect("acquire");
+        insert(&mut conn, &statements, &earlier)
+            .await
+            .expect("earlier");
+        // 0..200 plus repeats of 0..50: 250 rows, 200 unique (> 128, so several statements).
+        let rows: Vec<NonceRow> = (0..200)
+            .chain(0..50)
+            .map(|i| row(format!("n{i}")))
+            .collect();
+        let refs: Vec<&NonceRow> = rows.iter().collect();
+        let outcomes = insert(&mut conn, &statements, &refs).await.expect("batch");
+        drop(conn);
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let expected = if i >= 200 || i == 7 {
+                Outcome::AlreadyUsed
+            } else {
+                Outcome::Recorded
+            };
+            assert_eq!(*outcome, expected, "row {i}");
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM oauth1_nonces")
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+            .try_get("n")
+            .expect("n");
+        assert_eq!(n, 200);
+        cleanup(store, pg).await;
+    }
+
+    #[tokio::test]
+    async fn a_large_batch_is_one_transaction_sqlite() {
+        a_large_batch_is_one_transaction(false).await;
+    }
+
+    #[tokio::test]
+    async fn a_large_batch_is_one_transaction_postgres() {
+        a_large_batch_is_one_transaction(true).await;
+    }
+
+    /// The writer keeps a connection between batches, but closing the pool does not wait for it; after
+    /// the close every request is refused.
+    async fn closing_the_pool_is_not_held_up(postgres: bool) {
+        let (store, pg, _dir) = store(postgres).await;
+        let writer = NonceWriter::spawn(store.pool().clone());
+        writer
+            .record(key("x"), 1_700_000_600)
+            .await
+            .expect("recorded");
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.pool().close())
+            .await
+            .expect("the pool closed while the writer was idle");
+        let after = writer.record(key("y"), 1_700_000_600).await;
+        assert!(
+            matches!(after, Err(VerifyError::NonceStoreUnavailable)),
+            "{after:?}"
+        );
+        cleanup(store, pg).await;
+    }
+
+    #[tokio::test]
+    async fn closing_the_pool_is_not_held_up_sqlite() {
+        closing_the_pool_is_not_held_up(false).await;
+    }
+
+    #[tokio::test]
+    async fn closing_the_pool_is_not_held_up_postgres() {
+        closing_the_pool_is_not_held_up(true).await;
+    }
 }
