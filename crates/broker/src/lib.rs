@@ -6,6 +6,7 @@
 //!   secret), answers 200 at once and holds the body until the site's credentials arrive or time runs out.
 //! * `confirm` — R5: `POST /broker/confirm/` (alias `/broker/verify/`) hands the site's credentials to the
 //!   waiting connection.
+//! * `limits` — rate limits on R1 per client IP, per app and per target site (429 with `Retry-After`).
 //! * [`pending`] — the connections waiting for their R5, in memory only: site credentials pass through the
 //!   broker and are never written anywhere.
 //! * [`apps`] — developers, apps and the per-app log of connections (site, time, result; no secrets).

@@ -679,12 +679,13 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
 }
 
 #[tokio::test]
-async fn without_peer_addresses_the_ip_limit_is_off() {
-    // The TLS listener of authbroker-web serves the router without connect info: no per-IP limiting then
-    // (never one shared bucket for everybody).
+async fn the_ip_limit_applies_behind_the_production_tls_listener() {
+    // The TLS listener of authbroker-web exposes each connection's peer address, so the per-IP limit works
+    // in production, not only under axum's own listener.
     let ca = TestCa::new("errors CA");
     let broker = start_broker(&ca, |c| c.rate_limits.per_ip_per_minute = 1).await;
     let client = ca.client();
+    let mut statuses = Vec::new();
     for _ in 0..3 {
         let reply = send(
             client
@@ -692,8 +693,9 @@ async fn without_peer_addresses_the_ip_limit_is_off() {
                 .form(&[("server_url", "https://site.example/")]),
         )
         .await;
-        assert_eq!(reply.status, 401);
+        statuses.push(reply.status);
     }
+    assert_eq!(statuses, [401, 429, 429]);
 }
 
 #[tokio::test]

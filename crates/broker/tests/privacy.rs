@@ -128,6 +128,7 @@ async fn brokered_connections_leave_no_secrets(backend: Backend) {
         config.database_url = database_url;
         // 50 connections to one site within a minute: above the default per-site limit.
         config.rate_limits.per_server_per_minute = 0;
+        config.rate_limits.per_ip_per_minute = 0;
     })
     .await;
     assert_eq!(broker.state.store().backend(), backend);

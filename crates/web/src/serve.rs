@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::serve::ListenerExt;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::serve::IncomingStream;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
@@ -136,11 +139,7 @@ impl Listener {
         tracing::info!(url = %self.url(), "serving");
         match self.tls {
             None => {
-                let listener = self.listener.tap_io(|stream| {
-                    if let Err(err) = stream.set_nodelay(true) {
-                        tracing::trace!(%err, "cannot set TCP_NODELAY");
-                    }
-                });
+                let listener = PlainListener(self.listener);
                 run(listener, app, shutdown).await
             }
             Some(tls) => {
@@ -172,7 +171,13 @@ async fn run<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    for<'a> PeerAddr: Connected<IncomingStream<'a, L>>,
 {
+    // Handlers read the TCP peer as `ConnectInfo<SocketAddr>` (rate limits per client IP), whichever
+    // listener accepted the connection.
+    let app = app
+        .layer(axum::middleware::from_fn(expose_peer))
+        .into_make_service_with_connect_info::<PeerAddr>();
     let (stopping_tx, mut stopping_rx) = watch::channel(false);
     let signal = async move {
         shutdown.await;
@@ -196,6 +201,61 @@ where
             Ok(())
         }
     }
+}
+
+/// The TCP peer of a connection, for both the plain and the TLS listener (axum only knows its own
+/// listeners' addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, PlainListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// Plain TCP with `TCP_NODELAY` (small OAuth replies should not wait for Nagle).
+#[derive(Debug)]
+struct PlainListener(TcpListener);
+
+impl axum::serve::Listener for PlainListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, peer)) => {
+                    if let Err(err) = stream.set_nodelay(true) {
+                        tracing::trace!(%err, "cannot set TCP_NODELAY");
+                    }
+                    return (stream, peer);
+                }
+                Err(err) => handle_accept_error(err).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// Re-exposes the peer as `ConnectInfo<SocketAddr>`, the type handlers (and tests serving with axum's own
+/// `into_make_service_with_connect_info::<SocketAddr>`) read.
+async fn expose_peer(mut request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(PeerAddr(addr))) =
+        request.extensions().get::<ConnectInfo<PeerAddr>>().copied()
+    {
+        request.extensions_mut().insert(ConnectInfo(addr));
+    }
+    next.run(request).await
 }
 
 /// The server side of TLS: completed handshakes, fed by [`accept_tls`], so that one slow client's handshake
