@@ -3,12 +3,12 @@
 //! [`BrokerConfig::KEYS`], which the command-line help is generated from; every error names its key and
 //! where the value came from.
 
-use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use authbroker_web::config::{ConfigError, ConfigKey, Layers, Origin, ValueKind, keys_help};
+pub use authbroker_web::config::ServiceConfig;
+use authbroker_web::config::{ConfigError, ConfigKey, Layers, ValueKind};
 use serde::Deserialize;
 
 /// Everything a broker needs to run.
@@ -288,73 +288,6 @@ impl BrokerConfig {
         }
     }
 
-    /// Parses a TOML document.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let mut layers = Layers::new(Self::KEYS);
-        layers
-            .toml(text, Origin::File(None))
-            .map_err(|e| e.to_string())?;
-        Self::build(&layers).map_err(|e| e.to_string())
-    }
-
-    /// The TOML file at `path` (if any), then the `AUTHBROKER_*` variables of `env` on top (variables that
-    /// are not configuration keys are ignored, as are empty values).
-    pub fn load<I, K, V>(path: Option<&Path>, env: I) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-    {
-        Self::load_with_flags(path, env, std::iter::empty::<(&str, String)>())
-    }
-
-    /// Like [`BrokerConfig::load`], with command-line values on top: pairs of a key (`"listen"`) and its
-    /// value as it would be written in the environment.
-    pub fn load_with_flags<I, K, V, F, S>(
-        path: Option<&Path>,
-        env: I,
-        flags: F,
-    ) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-        F: IntoIterator<Item = (&'static str, S)>,
-        S: Into<String>,
-    {
-        Self::build(&Layers::load(Self::KEYS, path, env, flags)?)
-    }
-
-    /// The keys with their environment variables and flags, as help text for the command line.
-    pub fn keys_help() -> String {
-        keys_help(Self::KEYS)
-    }
-
-    fn build(layers: &Layers) -> Result<Self, ConfigError> {
-        let config = Self {
-            broker_id: layers.required("broker_id")?,
-            home_url: layers.get("home_url")?,
-            name: layers.get("name")?.unwrap_or_else(default_name),
-            data_dir: layers.get("data_dir")?.unwrap_or_else(default_data_dir),
-            database_url: layers.get("database_url")?,
-            listen: layers.get("listen")?.unwrap_or_else(default_listen),
-            tls_cert: layers.get("tls_cert")?,
-            tls_key: layers.get("tls_key")?,
-            connect_timeout_secs: layers
-                .get("connect_timeout_secs")?
-                .unwrap_or_else(default_connect_timeout),
-            max_held_connections: layers
-                .get("max_held_connections")?
-                .unwrap_or_else(default_max_held),
-            allow_loopback_targets: layers.get("allow_loopback_targets")?.unwrap_or(false),
-            allow_private_targets: layers.get("allow_private_targets")?.unwrap_or(false),
-            extra_root_certs: layers.get("extra_root_certs")?.unwrap_or_default(),
-            rate_limits: rate_limits(layers)?,
-        };
-        config.validate(layers)?;
-        Ok(config)
-    }
-
     /// Checks beyond each key's type.
     fn validate(&self, layers: &Layers) -> Result<(), ConfigError> {
         if !self.broker_id.ends_with('/') || !is_web_url(&self.broker_id) {
@@ -446,6 +379,37 @@ fn is_web_url(text: &str) -> bool {
             && url.query().is_none()
             && url.fragment().is_none()
     })
+}
+
+impl ServiceConfig for BrokerConfig {
+    fn keys() -> &'static [ConfigKey] {
+        Self::KEYS
+    }
+
+    fn build(layers: &Layers) -> Result<Self, ConfigError> {
+        let config = Self {
+            broker_id: layers.required("broker_id")?,
+            home_url: layers.get("home_url")?,
+            name: layers.get("name")?.unwrap_or_else(default_name),
+            data_dir: layers.get("data_dir")?.unwrap_or_else(default_data_dir),
+            database_url: layers.get("database_url")?,
+            listen: layers.get("listen")?.unwrap_or_else(default_listen),
+            tls_cert: layers.get("tls_cert")?,
+            tls_key: layers.get("tls_key")?,
+            connect_timeout_secs: layers
+                .get("connect_timeout_secs")?
+                .unwrap_or_else(default_connect_timeout),
+            max_held_connections: layers
+                .get("max_held_connections")?
+                .unwrap_or_else(default_max_held),
+            allow_loopback_targets: layers.get("allow_loopback_targets")?.unwrap_or(false),
+            allow_private_targets: layers.get("allow_private_targets")?.unwrap_or(false),
+            extra_root_certs: layers.get("extra_root_certs")?.unwrap_or_default(),
+            rate_limits: rate_limits(layers)?,
+        };
+        config.validate(layers)?;
+        Ok(config)
+    }
 }
 
 #[cfg(test)]

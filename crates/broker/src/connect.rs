@@ -13,11 +13,11 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Instant;
 
 use crate::apps::{self, App};
@@ -33,22 +33,7 @@ pub(crate) fn routes() -> Router<BrokerState> {
 
 /// CORS for browser apps: echo the origin, allow the `Authorization` header and credentials.
 fn cors(request: &HeaderMap, response: &mut HeaderMap) {
-    if let Some(origin) = request.get(header::ORIGIN) {
-        response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        response.insert(header::VARY, HeaderValue::from_static("Origin"));
-    }
-    response.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization"),
-    );
-    response.insert(
-        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-        HeaderValue::from_static("true"),
-    );
-    response.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, OPTIONS"),
-    );
+    authbroker_web::cors::cors(request, response, "POST, OPTIONS");
 }
 
 async fn preflight(headers: HeaderMap) -> Response {
@@ -93,16 +78,21 @@ async fn connect(State(state): State<BrokerState>, parts: Parts, body: Bytes) ->
             return response;
         }
     };
-    // The 200 and its headers go out now; the body follows when the connection is done.
-    let (sender, receiver) = mpsc::channel::<Bytes>(2);
+    // The 200 and its headers go out now (with NDJSON, the processing line too); the body follows when
+    // the connection is done. Everything a held connection keeps is small: a oneshot channel for its one
+    // result, and a task whose larger steps (discovery, R4, the log) are boxed and freed once done.
+    let (sender, receiver) = oneshot::channel::<Bytes>();
     let deadline = started + state.config().connect_timeout();
     tokio::spawn(run(state, accepted, ndjson, deadline, sender, permit));
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(chunk), receiver))
-    });
+    let first = ndjson.then(|| Bytes::from_static(PROCESSING));
+    let stream =
+        futures_util::stream::unfold((first, Some(receiver)), |(first, receiver)| async move {
+            if let Some(chunk) = first {
+                return Some((Ok::<_, Infallible>(chunk), (None, receiver)));
+            }
+            let chunk = receiver?.await.ok()?;
+            Some((Ok(chunk), (None, None)))
+        });
     let content_type = if ndjson {
         "application/x-ndjson"
     } else {
@@ -120,6 +110,9 @@ async fn connect(State(state): State<BrokerState>, parts: Parts, body: Bytes) ->
     cors(&parts.headers, response.headers_mut());
     response
 }
+
+/// The first NDJSON line, sent with the headers.
+const PROCESSING: &[u8] = b"{\"status\":\"processing\"}\n";
 
 /// NDJSON (the spec's framing) when asked for; one JSON object (what deployed clients read) otherwise.
 fn wants_ndjson(headers: &HeaderMap) -> bool {
@@ -233,17 +226,9 @@ async fn run(
     accepted: Accepted,
     ndjson: bool,
     deadline: Instant,
-    sender: mpsc::Sender<Bytes>,
+    mut sender: oneshot::Sender<Bytes>,
     _permit: OwnedSemaphorePermit,
 ) {
-    if ndjson
-        && sender
-            .send(Bytes::from_static(b"{\"status\":\"processing\"}\n"))
-            .await
-            .is_err()
-    {
-        return;
-    }
     let result = tokio::select! {
         result = orchestrate(&state, &accepted, deadline) => result,
         () = sender.closed() => Err(BrokerError::protocol(ErrorCode::BaTimedOut, "The client went away.")),
@@ -257,8 +242,13 @@ async fn run(
         }
     };
     tracing::info!(client_id = %accepted.app.client_id, server_url = %accepted.server_url, %outcome, "brokered connection finished");
-    if let Err(err) =
-        apps::log_connection(&state, &accepted.app.id, &accepted.server_url, &outcome).await
+    if let Err(err) = Box::pin(apps::log_connection(
+        &state,
+        &accepted.app.id,
+        &accepted.server_url,
+        &outcome,
+    ))
+    .await
     {
         tracing::warn!(%err, "could not record the connection");
     }
@@ -266,7 +256,7 @@ async fn run(
     if ndjson {
         bytes.push(b'\n');
     }
-    let _ = sender.send(Bytes::from(bytes)).await;
+    let _ = sender.send(Bytes::from(bytes));
 }
 
 /// R2 → R4 → (R5 arrives at `/broker/confirm/`) → the R6 success object.
@@ -283,9 +273,11 @@ async fn orchestrate(
     };
     let discovered = tokio::time::timeout_at(
         deadline,
-        state
-            .discovery()
-            .discover(state.outbound(), &accepted.server_url),
+        Box::pin(
+            state
+                .discovery()
+                .discover(state.outbound(), &accepted.server_url),
+        ),
     )
     .await
     .map_err(|_| timed_out())?
@@ -304,23 +296,25 @@ async fn orchestrate(
         ("client_details", app.details_url.as_str()),
     ];
     let form: Vec<(&str, &str)> = form.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let request = state.outbound().post_form(&discovered.endpoint, &form);
-    tokio::pin!(request);
+    // Boxed, and dropped once answered: a held connection does not keep the request's state.
+    let mut request = Some(Box::pin(
+        state.outbound().post_form(&discovered.endpoint, &form),
+    ));
     // A WordPress site answers R4 only after its own R5 finished, so the credentials can arrive before the
     // 202: wait for both at once.
-    let mut request_done = false;
     let credentials = loop {
         tokio::select! {
             credentials = waiting.credentials(deadline) => match credentials {
                 Some(credentials) => break credentials,
                 None => return Err(timed_out()),
             },
-            answer = &mut request, if !request_done => {
-                request_done = true;
+            answer = async { request.as_mut()?.as_mut().await.into() }, if request.is_some() => {
+                let Some(answer) = answer else { continue };
+                request = None;
                 let answer = answer.map_err(|e| BrokerError::protocol(ErrorCode::ServerError, format!("The connection request to the site failed: {e}")))?;
                 if answer.status != StatusCode::ACCEPTED {
                     let status = answer.status.as_u16();
-                    let relayed = state.outbound().read_body(answer).await.ok()
+                    let relayed = Box::pin(state.outbound().read_body(answer)).await.ok()
                         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                         .unwrap_or(Value::Null);
                     return Err(site_refused(status, relayed));
@@ -359,6 +353,8 @@ fn success(credentials: Credentials, api_root: Option<String>, site_data: Option
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]

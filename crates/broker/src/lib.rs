@@ -32,6 +32,6 @@ mod state;
 pub mod tokens;
 
 pub use authbroker_web::{Clock, FixedClock, SystemClock};
-pub use config::{BrokerConfig, RateLimits};
+pub use config::{BrokerConfig, RateLimits, ServiceConfig};
 pub use error::BrokerError;
 pub use state::{BrokerState, MIGRATIONS, router};

@@ -66,10 +66,7 @@ pub async fn init(state: &BrokerState, admin: NewAdministrator) -> Result<Initia
     if let Some(email) = first_admin(state).await? {
         return Err(InitError::AdministratorExists { email });
     }
-    let (password, generated) = match admin.password {
-        Some(password) => (password, false),
-        None => (authbroker_web::random::alnum(24), true),
-    };
+    let (password, generated) = authbroker_web::password::chosen_or_generated(admin.password);
     let name = if admin.name.trim().is_empty() {
         "Administrator"
     } else {

@@ -12,7 +12,7 @@ use authbroker_broker::serve::{
 };
 use authbroker_broker::{BrokerConfig, BrokerError, BrokerState};
 use authbroker_site::serve::{InitError, NewAdministrator, SiteListener, first_administrator};
-use authbroker_site::{SiteConfig, SiteError, SiteState, SystemClock};
+use authbroker_site::{ServiceConfig, SiteConfig, SiteError, SiteState, SystemClock};
 use clap::{Args, Parser, Subcommand};
 
 /// Register an app once, connect it to every site.
@@ -95,10 +95,9 @@ struct BrokerArgs {
     data_dir: Option<String>,
 }
 
+/// Where a service listens, shared by `site serve` and `broker serve`.
 #[derive(Debug, Args)]
-struct BrokerServeArgs {
-    #[command(flatten)]
-    broker: BrokerArgs,
+struct ListenArgs {
     /// Address and port to listen on; port 0 picks a free port (listen).
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
@@ -108,6 +107,25 @@ struct BrokerServeArgs {
     /// PEM private key for HTTPS (tls_key).
     #[arg(long, value_name = "PEM")]
     tls_key: Option<String>,
+}
+
+impl ListenArgs {
+    /// The flags that were given, as configuration values.
+    fn flags(self) -> Vec<(&'static str, String)> {
+        present([
+            ("listen", self.listen.map(|addr| addr.to_string())),
+            ("tls_cert", self.tls_cert),
+            ("tls_key", self.tls_key),
+        ])
+    }
+}
+
+#[derive(Debug, Args)]
+struct BrokerServeArgs {
+    #[command(flatten)]
+    broker: BrokerArgs,
+    #[command(flatten)]
+    listen: ListenArgs,
     /// Let discovery and connection requests reach loopback addresses (allow_loopback_targets).
     #[arg(long)]
     allow_loopback_targets: bool,
@@ -184,15 +202,8 @@ struct SiteArgs {
 struct ServeArgs {
     #[command(flatten)]
     site: SiteArgs,
-    /// Address and port to listen on; port 0 picks a free port (listen).
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<std::net::SocketAddr>,
-    /// PEM certificate chain for HTTPS (tls_cert).
-    #[arg(long, value_name = "PEM")]
-    tls_cert: Option<String>,
-    /// PEM private key for HTTPS (tls_key).
-    #[arg(long, value_name = "PEM")]
-    tls_key: Option<String>,
+    #[command(flatten)]
+    listen: ListenArgs,
 }
 
 #[derive(Debug, Args)]
@@ -219,15 +230,12 @@ struct InitArgs {
 impl SiteArgs {
     /// The file, then the environment, then these flags (and `extra`, the command's own flags).
     fn resolve(&self, extra: Vec<(&'static str, String)>) -> Result<SiteConfig, String> {
-        let mut flags = vec![
+        let mut flags = present([
             ("home_url", self.home_url.clone()),
             ("name", self.name.clone()),
             ("database_url", self.database_url.clone()),
             ("data_dir", self.data_dir.clone()),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| value.map(|value| (key, value)))
-        .collect::<Vec<_>>();
+        ]);
         flags.extend(extra);
         SiteConfig::load_with_flags(self.config.as_deref(), std::env::vars_os(), flags)
             .map_err(|err| err.to_string())
@@ -284,14 +292,7 @@ fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, String> {
 
 /// `authbroker site serve`: resolve, bind (so that address and TLS problems come first), open, serve.
 async fn site_serve(args: ServeArgs) -> Result<(), String> {
-    let extra = [
-        ("listen", args.listen.map(|addr| addr.to_string())),
-        ("tls_cert", args.tls_cert),
-        ("tls_key", args.tls_key),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| value.map(|value| (key, value)))
-    .collect();
+    let extra = args.listen.flags();
     let config = args.site.resolve(extra)?;
     let listener = SiteListener::bind(&config)
         .await
@@ -344,20 +345,13 @@ async fn site_init(args: InitArgs) -> Result<(), String> {
         state.config().home_url
     );
     println!("Administrator: {}", done.login);
-    if let Some(password) = done.generated_password {
-        println!("Password: {password}");
-        println!("The password is shown only this once; the site keeps only its hash.");
-    }
+    print_generated(done.generated_password, "site");
     Ok(())
 }
 
 /// `authbroker broker serve`: resolve, bind (so that address and TLS problems come first), open, serve.
 async fn broker_serve(args: BrokerServeArgs) -> Result<(), String> {
-    let mut extra = present([
-        ("listen", args.listen.map(|addr| addr.to_string())),
-        ("tls_cert", args.tls_cert),
-        ("tls_key", args.tls_key),
-    ]);
+    let mut extra = args.listen.flags();
     if args.allow_loopback_targets {
         extra.push(("allow_loopback_targets", "true".to_owned()));
     }
@@ -414,11 +408,16 @@ async fn broker_init(args: BrokerInitArgs) -> Result<(), String> {
         state.config().broker_id
     );
     println!("Administrator: {}", done.email);
-    if let Some(password) = done.generated_password {
-        println!("Password: {password}");
-        println!("The password is shown only this once; the broker keeps only its hash.");
-    }
+    print_generated(done.generated_password, "broker");
     Ok(())
+}
+
+/// Prints the first administrator's password when `init` generated it (`service` keeps only its hash).
+fn print_generated(password: Option<String>, service: &str) {
+    if let Some(password) = password {
+        println!("Password: {password}");
+        println!("The password is shown only this once; the {service} keeps only its hash.");
+    }
 }
 
 /// A broker error for the operator, with the internal details.

@@ -5,12 +5,11 @@
 //! (`listen: invalid socket address syntax (from AUTHBROKER_LISTEN)`). The keys are listed once, in
 //! [`SiteConfig::KEYS`], which the command-line help is generated from.
 
-use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-pub use authbroker_web::config::{ConfigError, ConfigKey, Origin};
-use authbroker_web::config::{Layers, ValueKind, keys_help};
+pub use authbroker_web::config::{ConfigError, ConfigKey, Origin, ServiceConfig};
+use authbroker_web::config::{Layers, ValueKind};
 use serde::Deserialize;
 
 /// Everything a site needs to run.
@@ -176,51 +175,6 @@ impl SiteConfig {
         }
     }
 
-    /// Parses a TOML document.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let mut layers = Layers::new(Self::KEYS);
-        layers
-            .toml(text, Origin::File(None))
-            .map_err(|e| e.to_string())?;
-        Self::build(&layers).map_err(|e| e.to_string())
-    }
-
-    /// The TOML file at `path` (if any), then the `AUTHBROKER_*` variables of `env` on top.
-    ///
-    /// `env` is the environment as name/value pairs (`std::env::vars_os()` in a program, a literal list in
-    /// tests). Variables that are not configuration keys are ignored, as are empty values (an empty
-    /// variable counts as unset).
-    pub fn load<I, K, V>(path: Option<&Path>, env: I) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-    {
-        Self::load_with_flags(path, env, std::iter::empty::<(&str, String)>())
-    }
-
-    /// Like [`SiteConfig::load`], with command-line values on top: pairs of a key (`"listen"`) and its
-    /// value as it would be written in the environment.
-    pub fn load_with_flags<I, K, V, F, S>(
-        path: Option<&Path>,
-        env: I,
-        flags: F,
-    ) -> Result<Self, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-        F: IntoIterator<Item = (&'static str, S)>,
-        S: Into<String>,
-    {
-        Self::build(&Layers::load(Self::KEYS, path, env, flags)?)
-    }
-
-    /// The keys with their environment variables and flags, as help text for the command line.
-    pub fn keys_help() -> String {
-        keys_help(Self::KEYS)
-    }
-
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
@@ -243,23 +197,6 @@ impl SiteConfig {
 }
 
 impl SiteConfig {
-    fn build(layers: &Layers) -> Result<Self, ConfigError> {
-        let config = SiteConfig {
-            home_url: layers.required("home_url")?,
-            name: layers.get("name")?.unwrap_or_else(default_name),
-            description: layers.get("description")?.unwrap_or_default(),
-            data_dir: layers.get("data_dir")?.unwrap_or_else(default_data_dir),
-            database_url: layers.get("database_url")?,
-            listen: layers.get("listen")?.unwrap_or_else(default_listen),
-            tls_cert: layers.get("tls_cert")?,
-            tls_key: layers.get("tls_key")?,
-            known_brokers: known_brokers(layers)?,
-            extra_root_certs: layers.get("extra_root_certs")?.unwrap_or_default(),
-        };
-        config.validate(layers)?;
-        Ok(config)
-    }
-
     /// Checks that need more than one key's type.
     fn validate(&self, layers: &Layers) -> Result<(), ConfigError> {
         match url::Url::parse(&self.home_url) {
@@ -334,8 +271,34 @@ fn known_brokers(layers: &Layers) -> Result<Vec<KnownBrokerConfig>, ConfigError>
         .collect()
 }
 
+impl ServiceConfig for SiteConfig {
+    fn keys() -> &'static [ConfigKey] {
+        Self::KEYS
+    }
+
+    fn build(layers: &Layers) -> Result<Self, ConfigError> {
+        let config = SiteConfig {
+            home_url: layers.required("home_url")?,
+            name: layers.get("name")?.unwrap_or_else(default_name),
+            description: layers.get("description")?.unwrap_or_default(),
+            data_dir: layers.get("data_dir")?.unwrap_or_else(default_data_dir),
+            database_url: layers.get("database_url")?,
+            listen: layers.get("listen")?.unwrap_or_else(default_listen),
+            tls_cert: layers.get("tls_cert")?,
+            tls_key: layers.get("tls_key")?,
+            known_brokers: known_brokers(layers)?,
+            extra_root_certs: layers.get("extra_root_certs")?.unwrap_or_default(),
+        };
+        config.validate(layers)?;
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+    use std::path::Path;
+
     use super::*;
 
     const NO_ENV: [(&str, &str); 0] = [];

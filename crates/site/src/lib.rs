@@ -24,7 +24,7 @@ mod state;
 
 pub use accounts::{Role, create_user};
 pub use authbroker_web::{Clock, FixedClock, SystemClock};
-pub use config::{ConfigError, ConfigKey, KnownBrokerConfig, Origin, SiteConfig};
+pub use config::{ConfigError, ConfigKey, KnownBrokerConfig, Origin, ServiceConfig, SiteConfig};
 pub use error::SiteError;
 pub use oauth1::consumers::{Consumer, NewConsumer, register_consumer};
 pub use state::{SiteState, router};

@@ -5,8 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use authbroker_store::sqlx::{self, Row};
-use rand::Rng;
-use rand::distributions::Alphanumeric;
 
 pub use authbroker_web::serve::{SHUTDOWN_GRACE, ServeError};
 
@@ -111,13 +109,14 @@ pub async fn init(state: &SiteState, admin: NewAdministrator) -> Result<Initiali
     if let Some(login) = first_administrator(state).await? {
         return Err(InitError::AdministratorExists { login });
     }
-    let (password, generated) = match admin.password {
-        Some(password) if password.chars().count() < MIN_PASSWORD_LEN => {
-            return Err(InitError::PasswordTooShort);
-        }
-        Some(password) => (password, false),
-        None => (generate_password(), true),
-    };
+    if admin
+        .password
+        .as_ref()
+        .is_some_and(|password| password.chars().count() < MIN_PASSWORD_LEN)
+    {
+        return Err(InitError::PasswordTooShort);
+    }
+    let (password, generated) = authbroker_web::password::chosen_or_generated(admin.password);
     let user = create_user(
         state,
         &admin.login,
@@ -146,15 +145,6 @@ pub async fn first_administrator(state: &SiteState) -> Result<Option<String>, Si
     row.map(|row| row.try_get::<String, _>("login"))
         .transpose()
         .map_err(|err| SiteError::Internal(format!("storage: {err}")))
-}
-
-/// 24 letters and digits from the thread's CSPRNG (about 143 bits).
-fn generate_password() -> String {
-    rand::thread_rng()
-        .sample_iter(Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect()
 }
 
 #[cfg(test)]

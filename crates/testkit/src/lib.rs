@@ -173,6 +173,15 @@ pub fn hidden_field(html: &str, name: &str) -> String {
     html[start..end].to_owned()
 }
 
+/// A browser-like HTTP client that keeps cookies and does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
+}
+
 /// A person at a browser: a cookie-keeping client that never follows redirects by itself.
 #[derive(Debug, Clone)]
 pub struct ScriptedUser {
@@ -184,11 +193,7 @@ pub struct ScriptedUser {
 impl ScriptedUser {
     pub fn new(login: &str, password: &str) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client builds"),
+            client: browser(),
             login: login.to_owned(),
             password: password.to_owned(),
         }

@@ -324,6 +324,60 @@ fn utf8(key: &ConfigKey, value: impl AsRef<OsStr>, origin: &Origin) -> Result<St
         })
 }
 
+/// A service's configuration type: its keys and how it is built from [`Layers`]; loading is shared.
+pub trait ServiceConfig: Sized {
+    /// The service's keys, listed once.
+    fn keys() -> &'static [ConfigKey];
+
+    /// Converts the gathered layers key by key, then checks what no single key can.
+    fn build(layers: &Layers) -> Result<Self, ConfigError>;
+
+    /// Parses a TOML document.
+    fn from_toml(text: &str) -> Result<Self, String> {
+        let mut layers = Layers::new(Self::keys());
+        layers
+            .toml(text, Origin::File(None))
+            .map_err(|e| e.to_string())?;
+        Self::build(&layers).map_err(|e| e.to_string())
+    }
+
+    /// The TOML file at `path` (if any), then the `AUTHBROKER_*` variables of `env` on top.
+    ///
+    /// `env` is the environment as name/value pairs (`std::env::vars_os()` in a program, a literal list in
+    /// tests). Variables that are not configuration keys are ignored, as are empty values (an empty
+    /// variable counts as unset).
+    fn load<I, K, V>(path: Option<&Path>, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        Self::load_with_flags(path, env, std::iter::empty::<(&str, String)>())
+    }
+
+    /// Like [`ServiceConfig::load`], with command-line values on top: pairs of a key (`"listen"`) and its
+    /// value as it would be written in the environment.
+    fn load_with_flags<I, K, V, F, S>(
+        path: Option<&Path>,
+        env: I,
+        flags: F,
+    ) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+        F: IntoIterator<Item = (&'static str, S)>,
+        S: Into<String>,
+    {
+        Self::build(&Layers::load(Self::keys(), path, env, flags)?)
+    }
+
+    /// The keys with their environment variables and flags, as help text for the command line.
+    fn keys_help() -> String {
+        keys_help(Self::keys())
+    }
+}
+
 /// The keys with their environment variables and flags, as help text for the command line.
 pub fn keys_help(keys: &[ConfigKey]) -> String {
     let mut help = String::from(

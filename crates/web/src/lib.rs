@@ -5,6 +5,7 @@
 //! * [`random`] — unguessable `[A-Za-z0-9]` tokens from a CSPRNG.
 //! * [`serve`] — the HTTP/HTTPS listener (rustls, plain HTTP only on loopback, graceful shutdown).
 //! * [`config`] — the configuration loader: TOML file, `AUTHBROKER_*` variables, flags, errors naming the key.
+//! * [`cors`] — CORS headers for browser apps (origin echoed, `Authorization`, credentials).
 //! * [`cookies`] — reading cookies and building hardened `Set-Cookie` values (`Secure` under HTTPS).
 //! * [`session`] — session ids in a cookie, only their SHA-256 stored (also used for API tokens).
 //! * [`csrf`] — double-submit CSRF tokens (`ab_csrf` cookie, `_csrf` field), checked in constant time.
@@ -13,6 +14,7 @@
 pub mod clock;
 pub mod config;
 pub mod cookies;
+pub mod cors;
 pub mod csrf;
 pub mod pages;
 pub mod password;

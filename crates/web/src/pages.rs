@@ -2,10 +2,11 @@
 //! response gets, local-only redirects, and dates as people read them.
 
 use askama::Template;
-use axum::extract::Request;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// The policy of every HTML page: no scripts at all, styles inline or from the service, images from the
 /// service or `data:`, never framed, forms only to the service itself.
@@ -58,6 +59,15 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     harden(response.headers_mut());
     response
+}
+
+/// The `?done=` query of a page reached by the redirect after a change (post/redirect/get); a malformed
+/// one only loses the notice.
+pub type DoneQuery<T> = Result<Query<T>, QueryRejection>;
+
+/// The redirect after a change to `page`, with the notice `done` (a fixed word the page maps to a text).
+pub fn redirect_done(page: &str, done: &str) -> Response {
+    Redirect::to(&format!("{page}?done={done}")).into_response()
 }
 
 /// Only local paths: an absolute or protocol-relative URL would make a login form an open redirect.

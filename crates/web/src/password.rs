@@ -17,6 +17,15 @@ impl std::fmt::Display for PasswordError {
 
 impl std::error::Error for PasswordError {}
 
+/// A first administrator's password: the one chosen, or 24 generated letters and digits (about 143 bits).
+/// The flag is `true` when the password was generated (to be shown once).
+pub fn chosen_or_generated(chosen: Option<String>) -> (String, bool) {
+    match chosen {
+        Some(password) => (password, false),
+        None => (crate::random::alnum(24), true),
+    }
+}
+
 /// An argon2id PHC string for `password` (argon2's defaults: 19 MiB, 2 passes), computed on the blocking
 /// pool so that logins do not stall other requests.
 pub async fn hash(password: String) -> Result<String, PasswordError> {

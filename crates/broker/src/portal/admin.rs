@@ -10,7 +10,7 @@ use axum::response::{Redirect, Response};
 
 use super::{
     ADMIN_APPS, ADMIN_DEVELOPERS, Audience, ButtonForm, DoneQuery, Nav, PageResult, Viewer, finish,
-    form, page_error, render,
+    page_error, render,
 };
 use crate::accounts::{self, DeveloperSummary};
 use crate::apps::{self as registry, AppWithDeveloper, STATUS_ACTIVE, STATUS_SUSPENDED};
@@ -146,15 +146,8 @@ async fn developer_status(
     status: &'static str,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
-            &state,
-            &headers,
-            submitted.csrf.as_deref(),
-            Audience::Administrators,
-            ADMIN_DEVELOPERS,
-        )
-        .await?;
+        let (_, viewer) =
+            Viewer::of_form(&state, &headers, submitted, Audience::Administrators, ADMIN_DEVELOPERS).await?;
         if id == viewer.developer.id {
             return Err(page_error(400, "You cannot suspend your own account.").into());
         }
@@ -202,11 +195,10 @@ async fn app_status(
     status: &'static str,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
+        let (_, viewer) = Viewer::of_form(
             &state,
             &headers,
-            submitted.csrf.as_deref(),
+            submitted,
             Audience::Administrators,
             ADMIN_APPS,
         )

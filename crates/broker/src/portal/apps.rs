@@ -9,8 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    APPS, Audience, ButtonForm, DoneQuery, Nav, PageResult, Viewer, finish, form, page_error,
-    render,
+    APPS, Audience, ButtonForm, DoneQuery, Nav, PageResult, Viewer, finish, page_error, render,
 };
 use crate::apps::{self as registry, App, NewApp, valid_details_url};
 use crate::error::BrokerError;
@@ -123,6 +122,12 @@ pub(super) struct RegisterForm {
     details_url: String,
 }
 
+impl super::CsrfForm for RegisterForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// Registers an app, then shows its credentials; a refused registration shows the form again with what
 /// was typed and why.
 pub(super) async fn register(
@@ -131,15 +136,8 @@ pub(super) async fn register(
     submitted: Result<Form<RegisterForm>, FormRejection>,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
-            &state,
-            &headers,
-            submitted.csrf.as_deref(),
-            Audience::Developers,
-            APPS,
-        )
-        .await?;
+        let (submitted, viewer) =
+            Viewer::of_form(&state, &headers, submitted, Audience::Developers, APPS).await?;
         let new = NewApp {
             name: &submitted.name,
             description: &submitted.description,
@@ -257,11 +255,10 @@ pub(super) async fn regenerate_secret(
     submitted: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
+        let (_, viewer) = Viewer::of_form(
             &state,
             &headers,
-            submitted.csrf.as_deref(),
+            submitted,
             Audience::Developers,
             &detail_path(&client_id),
         )
@@ -283,11 +280,10 @@ pub(super) async fn delete(
     submitted: Result<Form<ButtonForm>, FormRejection>,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
+        let (_, viewer) = Viewer::of_form(
             &state,
             &headers,
-            submitted.csrf.as_deref(),
+            submitted,
             Audience::Developers,
             &detail_path(&client_id),
         )

@@ -23,8 +23,9 @@ mod tests;
 
 use askama::Template;
 use authbroker_protocol::ErrorCode;
+use authbroker_web::pages::redirect_done as done;
 use axum::Router;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -240,6 +241,20 @@ impl Viewer {
         Self::of(state, headers, audience, back).await
     }
 
+    /// The form of a submission and its viewer: a body that is not a form is a 400 page, then the CSRF field
+    /// must repeat the cookie.
+    async fn of_form<T: CsrfForm>(
+        state: &BrokerState,
+        headers: &HeaderMap,
+        submitted: Result<Form<T>, FormRejection>,
+        audience: Audience,
+        back: &str,
+    ) -> Result<(T, Self), PortalError> {
+        let submitted = form(submitted)?;
+        let viewer = Self::submitting(state, headers, submitted.csrf(), audience, back).await?;
+        Ok((submitted, viewer))
+    }
+
     /// The navigation of a page in `section`.
     fn nav(&self, section: &'static str) -> Nav<'_> {
         Nav {
@@ -267,11 +282,22 @@ fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, BrokerError> {
         .map_err(|rejection| page_error(400, format!("The form could not be read: {rejection}")))
 }
 
+/// A submitted form with its CSRF field (`_csrf`).
+trait CsrfForm {
+    fn csrf(&self) -> Option<&str>;
+}
+
 /// A form with nothing but the CSRF field (the buttons).
 #[derive(Debug, Deserialize)]
 struct ButtonForm {
     #[serde(rename = "_csrf")]
     csrf: Option<String>,
+}
+
+impl CsrfForm for ButtonForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
 }
 
 /// The `?done=` of a page reached by the redirect after a change.
@@ -303,14 +329,8 @@ impl Done {
     }
 }
 
-/// The `?done=` query of a page; a malformed one only loses the notice.
-type DoneQuery = Result<Query<Done>, QueryRejection>;
+type DoneQuery = authbroker_web::pages::DoneQuery<Done>;
 
 fn notice(done: &DoneQuery) -> Option<&'static str> {
     done.as_ref().ok().and_then(|Query(done)| done.notice())
-}
-
-/// Redirect after a change to `page`, with the notice `done`.
-fn done(page: &str, done: &str) -> Response {
-    Redirect::to(&format!("{page}?done={done}")).into_response()
 }

@@ -13,8 +13,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    Audience, DoneQuery, Nav, PageResult, TOKENS, Viewer, cookie_error, finish, form, page_error,
-    render,
+    Audience, DoneQuery, Nav, PageResult, TOKENS, Viewer, cookie_error, finish, page_error, render,
 };
 use crate::state::BrokerState;
 use crate::tokens::{self as store, ApiToken};
@@ -100,21 +99,20 @@ pub(super) struct CreateForm {
     label: String,
 }
 
+impl super::CsrfForm for CreateForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 pub(super) async fn create(
     State(state): State<BrokerState>,
     headers: HeaderMap,
     submitted: Result<Form<CreateForm>, FormRejection>,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
-            &state,
-            &headers,
-            submitted.csrf.as_deref(),
-            Audience::Developers,
-            TOKENS,
-        )
-        .await?;
+        let (submitted, viewer) =
+            Viewer::of_form(&state, &headers, submitted, Audience::Developers, TOKENS).await?;
         let token = store::create_token(&state, &viewer.developer.id, &submitted.label).await?;
         tracing::info!(developer = %viewer.developer.id, "API token created");
         let flash = cookies::set(
@@ -139,21 +137,20 @@ pub(super) struct RevokeForm {
     token: String,
 }
 
+impl super::CsrfForm for RevokeForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 pub(super) async fn revoke(
     State(state): State<BrokerState>,
     headers: HeaderMap,
     submitted: Result<Form<RevokeForm>, FormRejection>,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
-            &state,
-            &headers,
-            submitted.csrf.as_deref(),
-            Audience::Developers,
-            TOKENS,
-        )
-        .await?;
+        let (submitted, viewer) =
+            Viewer::of_form(&state, &headers, submitted, Audience::Developers, TOKENS).await?;
         if !store::revoke_token(&state, &viewer.developer.id, &submitted.token).await? {
             return Err(page_error(404, "There is no such token among yours.").into());
         }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use authbroker_broker::apps::App;
 use authbroker_broker::{BrokerConfig, BrokerState, SystemClock, router};
+#[allow(unused_imports)]
+pub use authbroker_testkit::browser;
 use authbroker_testkit::hidden_field;
 
 /// Which database a test broker runs on. Every storage-touching test runs on both.
@@ -78,15 +80,6 @@ impl TestBroker {
             let _ = authbroker_store::testing::drop_postgres_database(server, url).await;
         }
     }
-}
-
-/// A browser-like HTTP client that keeps cookies and does not follow redirects.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// The `Location` of a redirect.

@@ -98,8 +98,7 @@ async fn create(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let user = super::rest_user(&state, &parts, &body, session).await?;
-        let params = request_params(&parts, &body)?;
+        let (user, params) = writer(&state, &parts, &body, session).await?;
         let input = PostInput::from_params(&params)?;
         let post = create_post(&state, user.as_ref(), input).await?;
         let location =
@@ -127,8 +126,7 @@ async fn update(
 ) -> Response {
     let result = async {
         let id = post_id(id)?;
-        let user = super::rest_user(&state, &parts, &body, session).await?;
-        let params = request_params(&parts, &body)?;
+        let (user, params) = writer(&state, &parts, &body, session).await?;
         let input = PostInput::from_params(&params)?;
         let post = update_post(&state, user.as_ref(), id, input).await?;
         Ok::<_, SiteError>(axum::Json(post_json(&state, user.as_ref(), &post)).into_response())
@@ -146,8 +144,7 @@ async fn delete(
 ) -> Response {
     let result = async {
         let id = post_id(id)?;
-        let user = super::rest_user(&state, &parts, &body, session).await?;
-        let params = request_params(&parts, &body)?;
+        let (user, params) = writer(&state, &parts, &body, session).await?;
         let force = boolean_param(&params, "force")?.unwrap_or(false);
         let outcome = delete_post(&state, user.as_ref(), id, force).await?;
         let body = match outcome {
@@ -161,6 +158,18 @@ async fn delete(
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The caller of a write (signed request or cookie session) and the request's parameters.
+async fn writer(
+    state: &SiteState,
+    parts: &Parts,
+    body: &Bytes,
+    session: MaybeSession,
+) -> Result<(Option<User>, Map<String, Value>), SiteError> {
+    let user = super::rest_user(state, parts, body, session).await?;
+    let params = request_params(parts, body)?;
+    Ok((user, params))
 }
 
 async fn no_route() -> Response {

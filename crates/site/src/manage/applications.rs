@@ -9,8 +9,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    APPLICATIONS, Audience, DoneQuery, Nav, PageResult, Viewer, finish, form, format_time,
-    required, store,
+    APPLICATIONS, Audience, DoneQuery, Nav, PageResult, Viewer, finish, format_time, required,
+    store,
 };
 use crate::accounts::MaybeSession;
 use crate::error::SiteError;
@@ -107,6 +107,12 @@ pub(super) struct RegisterForm {
     callback: Option<String>,
 }
 
+impl super::CsrfForm for RegisterForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// Registers an application by hand (PROTOCOL.md §3), then shows its credentials.
 pub(super) async fn register(
     State(state): State<SiteState>,
@@ -115,12 +121,11 @@ pub(super) async fn register(
     submitted: Result<Form<RegisterForm>, FormRejection>,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        Viewer::submitting(
+        let (submitted, _) = Viewer::of_form(
             &state,
             session,
             &headers,
-            submitted.csrf.as_deref(),
+            submitted,
             Audience::Administrators,
             APPLICATIONS,
         )?;
@@ -246,6 +251,12 @@ pub(super) struct ActionForm {
     rule: Option<String>,
 }
 
+impl super::CsrfForm for ActionForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// Checks the submission of a button on the application page `id`.
 fn admin_action(
     state: &SiteState,
@@ -254,12 +265,11 @@ fn admin_action(
     id: &str,
     submitted: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<ActionForm, super::ManageError> {
-    let submitted = form(submitted)?;
-    Viewer::submitting(
+    let (submitted, _) = Viewer::of_form(
         state,
         session,
         headers,
-        submitted.csrf.as_deref(),
+        submitted,
         Audience::Administrators,
         &detail_path(id),
     )?;

@@ -10,8 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    Audience, BROKERS, DoneQuery, Nav, PageResult, Viewer, finish, form, format_time, required,
-    store,
+    Audience, BROKERS, DoneQuery, Nav, PageResult, Viewer, finish, format_time, required, store,
 };
 use crate::accounts::MaybeSession;
 use crate::error::SiteError;
@@ -110,6 +109,12 @@ pub(super) struct BrokerForm {
     client_id: Option<String>,
 }
 
+impl super::CsrfForm for BrokerForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 fn invalid(message: String) -> SiteError {
     SiteError::rest("rest_invalid_param", 400, message)
 }
@@ -178,12 +183,11 @@ fn check(
     headers: &HeaderMap,
     submitted: Result<Form<BrokerForm>, FormRejection>,
 ) -> Result<BrokerForm, super::ManageError> {
-    let submitted = form(submitted)?;
-    Viewer::submitting(
+    let (submitted, _) = Viewer::of_form(
         state,
         session,
         headers,
-        submitted.csrf.as_deref(),
+        submitted,
         Audience::Administrators,
         BROKERS,
     )?;

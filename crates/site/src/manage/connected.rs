@@ -9,8 +9,8 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    Audience, CONNECTED_APPS, DoneQuery, Nav, PageResult, Viewer, finish, form, format_time,
-    required, store,
+    Audience, CONNECTED_APPS, DoneQuery, Nav, PageResult, Viewer, finish, format_time, required,
+    store,
 };
 use crate::accounts::MaybeSession;
 use crate::pages::render;
@@ -83,6 +83,12 @@ pub(super) struct RevokeForm {
     consumer_id: Option<String>,
 }
 
+impl super::CsrfForm for RevokeForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 /// Deletes every access token the user granted the application. Revoking an app that is not (or no longer)
 /// connected changes nothing and lands on the same page: a second click is harmless.
 pub(super) async fn revoke(
@@ -92,12 +98,11 @@ pub(super) async fn revoke(
     submitted: Result<Form<RevokeForm>, FormRejection>,
 ) -> Response {
     let result: PageResult = async {
-        let submitted = form(submitted)?;
-        let viewer = Viewer::submitting(
+        let (submitted, viewer) = Viewer::of_form(
             &state,
             session,
             &headers,
-            submitted.csrf.as_deref(),
+            submitted,
             Audience::Users,
             CONNECTED_APPS,
         )?;

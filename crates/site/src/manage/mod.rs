@@ -20,10 +20,11 @@ mod connected;
 mod store;
 
 use authbroker_web::pages::format_time;
+use authbroker_web::pages::redirect_done as done;
 use axum::Router;
 use axum::extract::Form;
 use axum::extract::Query;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -165,6 +166,21 @@ impl Viewer {
         Self::of(state, session, headers, audience, back)
     }
 
+    /// The form of a submission and its viewer: a body that is not a form is a 400 page, then the CSRF field
+    /// must repeat the cookie.
+    fn of_form<T: CsrfForm>(
+        state: &SiteState,
+        session: MaybeSession,
+        headers: &HeaderMap,
+        submitted: Result<Form<T>, FormRejection>,
+        audience: Audience,
+        back: &str,
+    ) -> Result<(T, Self), ManageError> {
+        let submitted = form(submitted)?;
+        let viewer = Self::submitting(state, session, headers, submitted.csrf(), audience, back)?;
+        Ok((submitted, viewer))
+    }
+
     fn is_admin(&self) -> bool {
         self.user.role == Role::Administrator
     }
@@ -191,6 +207,11 @@ struct Nav<'a> {
 }
 
 /// The form of a submission, or a 400 page when the body is not a form.
+/// A submitted form with its CSRF field (`_csrf`).
+trait CsrfForm {
+    fn csrf(&self) -> Option<&str>;
+}
+
 fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, SiteError> {
     form.map(|Form(value)| value).map_err(|rejection| {
         SiteError::rest(
@@ -252,16 +273,10 @@ impl Done {
     }
 }
 
-/// The `?done=` query of a page; a malformed one only loses the notice.
-type DoneQuery = Result<Query<Done>, QueryRejection>;
+type DoneQuery = authbroker_web::pages::DoneQuery<Done>;
 
 fn notice(done: &DoneQuery) -> Option<&'static str> {
     done.as_ref().ok().and_then(|Query(done)| done.notice())
-}
-
-/// Redirect after a change to `page`, with the notice `done`.
-fn done(page: &str, done: &str) -> Response {
-    Redirect::to(&format!("{page}?done={done}")).into_response()
 }
 
 #[cfg(test)]

@@ -78,22 +78,7 @@ async fn preflight(headers: HeaderMap) -> Response {
 }
 
 fn cors(request: &HeaderMap, response: &mut HeaderMap) {
-    if let Some(origin) = request.get(header::ORIGIN) {
-        response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        response.insert(header::VARY, HeaderValue::from_static("Origin"));
-    }
-    response.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization"),
-    );
-    response.insert(
-        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-        HeaderValue::from_static("true"),
-    );
-    response.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
-    );
+    authbroker_web::cors::cors(request, response, "GET, POST, OPTIONS");
 }
 
 /// A form-encoded OAuth reply with the content type WordPress sends.

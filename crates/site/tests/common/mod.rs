@@ -8,6 +8,8 @@ use authbroker_site::{
     Clock, Consumer, NewConsumer, Role, SiteConfig, SiteState, SystemClock, create_user,
     register_consumer, router,
 };
+#[allow(unused_imports)]
+pub use authbroker_testkit::{browser, hidden_field, nonce, now};
 
 /// Which database a test site runs on. Every storage-touching test runs on both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,42 +108,6 @@ impl TestSite {
             let _ = authbroker_store::testing::drop_postgres_database(server, url).await;
         }
     }
-}
-
-/// A browser-like HTTP client that keeps cookies and does not follow redirects.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-pub fn nonce() -> String {
-    use rand::Rng;
-    rand::thread_rng()
-        .sample_iter(rand::distributions::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
-}
-
-/// Extracts the value of a hidden input from a page.
-pub fn hidden_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no field {name} in page:\n{html}"))
-        + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].to_owned()
 }
 
 /// A scripted user: logs in through the login form.
