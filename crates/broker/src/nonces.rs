@@ -33,3 +33,14 @@ pub(crate) async fn record(
         Err(VerifyError::NonceAlreadyUsed.into())
     }
 }
+
+/// Deletes nonces whose timestamp has left the window: a replay of them is refused for its timestamp.
+pub(crate) async fn prune(state: &BrokerState) -> Result<u64, BrokerError> {
+    Ok(
+        sqlx::query("DELETE FROM oauth1_nonces WHERE expires_at < $1")
+            .bind(state.now())
+            .execute(state.db())
+            .await?
+            .rows_affected(),
+    )
+}

@@ -14,6 +14,22 @@ use crate::error::BrokerError;
 use crate::limits::Limits;
 use crate::pending::PendingRegistry;
 
+/// Prunes expired state once a minute; stops when the state is dropped.
+fn spawn_pruning(state: std::sync::Weak<Inner>) {
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(60);
+        // The first pass a period after start: nothing has expired in a state that was just opened.
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            interval.tick().await;
+            let Some(inner) = state.upgrade() else { return };
+            if let Err(err) = BrokerState(inner).prune_expired().await {
+                tracing::warn!(%err, "pruning expired broker state failed");
+            }
+        }
+    });
+}
+
 /// The broker's migrations.
 pub const MIGRATIONS: &[authbroker_store::Migration] = &[authbroker_store::Migration {
     version: 1,
@@ -75,7 +91,7 @@ impl BrokerState {
         .map_err(|e| BrokerError::Internal(e.to_string()))?;
         let held = Arc::new(Semaphore::new(config.max_held_connections));
         let limits = Limits::new(&config.rate_limits).map_err(BrokerError::Internal)?;
-        Ok(Self(Arc::new(Inner {
+        let state = Self(Arc::new(Inner {
             config,
             store,
             clock,
@@ -84,7 +100,16 @@ impl BrokerState {
             pending: PendingRegistry::new(),
             held,
             limits,
-        })))
+        }));
+        spawn_pruning(Arc::downgrade(&state.0));
+        Ok(state)
+    }
+
+    /// Deletes expired security state: nonces whose timestamp has left the window and expired sessions.
+    pub async fn prune_expired(&self) -> Result<u64, BrokerError> {
+        let nonces = crate::nonces::prune(self).await?;
+        let sessions = crate::accounts::prune_sessions(self).await?;
+        Ok(nonces + sessions)
     }
 
     pub fn config(&self) -> &BrokerConfig {

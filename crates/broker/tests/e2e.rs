@@ -291,3 +291,32 @@ async fn headers_arrive_before_the_connection_finishes() {
     assert_eq!(reply["type"], "ba.timed_out");
     assert!(world.broker.pending().is_empty());
 }
+
+#[tokio::test]
+async fn expired_nonces_are_pruned_and_fresh_ones_kept() {
+    let clock = Arc::new(authbroker_broker::FixedClock::new(1_700_000_000));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = BrokerConfig::new("https://broker.example/");
+    config.data_dir = dir.path().to_owned();
+    let broker = BrokerState::open(config, clock.clone()).await.unwrap();
+    let pool = broker.store().pool();
+    for (nonce, expires_at) in [("old", 1_699_999_000_i64), ("fresh", 1_700_000_900)] {
+        authbroker_store::sqlx::query(
+            "INSERT INTO oauth1_nonces (consumer_key, token, ts, nonce, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind("ck")
+        .bind("")
+        .bind(expires_at - 900)
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    assert_eq!(broker.prune_expired().await.unwrap(), 1);
+    let left: Vec<String> = authbroker_store::sqlx::query_scalar("SELECT nonce FROM oauth1_nonces")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["fresh"]);
+}
