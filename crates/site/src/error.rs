@@ -46,6 +46,23 @@ impl SiteError {
         }
     }
 
+    /// The same error with another HTTP status.
+    pub(crate) fn with_status(self, status: u16) -> Self {
+        match self {
+            Self::Protocol { code, message, .. } => Self::Protocol {
+                code,
+                status,
+                message,
+            },
+            Self::Rest { code, message, .. } => Self::Rest {
+                code,
+                status,
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// The wire code.
     pub fn code(&self) -> &str {
         match self {

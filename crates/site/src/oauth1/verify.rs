@@ -198,22 +198,3 @@ fn accepted_methods(state: &SiteState) -> &'static [SignatureMethod] {
 fn invalid_access_token() -> SiteError {
     SiteError::protocol(ErrorCode::OAuth1InvalidToken, "Invalid token").with_status(401)
 }
-
-impl SiteError {
-    /// The same error with another HTTP status.
-    pub(crate) fn with_status(self, status: u16) -> Self {
-        match self {
-            Self::Protocol { code, message, .. } => Self::Protocol {
-                code,
-                status,
-                message,
-            },
-            Self::Rest { code, message, .. } => Self::Rest {
-                code,
-                status,
-                message,
-            },
-            other => other,
-        }
-    }
-}
