@@ -1,7 +1,12 @@
 //! `authbroker`: one binary for every role. This crate is wiring only: it parses arguments, resolves the
-//! configuration and calls the libraries (the broker and site crates today; the client crate later).
+//! configuration and calls the libraries (broker, site, the client SDK and the demo world).
 //!
-//! Exit codes: 0 success, 1 a runtime failure (configuration, storage, serving), 2 a usage error (clap).
+//! Exit codes: 0 success, 1 a runtime failure (configuration, network, storage, serving), 2 a usage error
+//! (clap), 3 the stored connection no longer works (run `connect` again), 4 no connection for that site.
+
+mod client;
+mod config;
+mod markdown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,14 +25,40 @@ use clap::{Args, Parser, Subcommand};
 /// authbroker runs a broker (the app registry that vouches for apps), a site (a WordPress-compatible REST API
 /// with an OAuth 1.0a provider), and the client that connects apps to sites.
 #[derive(Debug, Parser)]
-#[command(name = "authbroker", version, about, long_about)]
+#[command(name = "authbroker", version, about, long_about, after_long_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  failure (configuration, network, the site or broker refused; the message says what to do)
+  2  usage error (unknown command or flag, missing argument)
+  3  the stored connection no longer works (revoked or expired): run `authbroker connect <site>` again
+  4  no connection for that site: run `authbroker connect <site>` first
+
+Client commands read config.toml in the directory `authbroker config path` shows (AUTHBROKER_CONFIG_DIR
+overrides it), then AUTHBROKER_* variables, then flags.";
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Connect the app to a site: the broker vouches for the app, you approve it on the site in your
+    /// browser, and the token is stored (OS keyring, or a 0600 file without one).
+    Connect(client::ConnectArgs),
+    /// List the connected sites.
+    Sites(client::SitesArgs),
+    /// Show who the app acts as on a site (and check that the connection still works).
+    Whoami(client::WhoamiArgs),
+    /// Revoke the app's token on a site and forget it here.
+    Disconnect(client::DisconnectArgs),
+    /// Publish a Markdown file as a post; prints the post's URL.
+    Post(client::PostArgs),
+    /// List recent posts of a connected site.
+    Posts(client::PostsArgs),
+    /// Where the client keeps its configuration and tokens.
+    #[command(subcommand)]
+    Config(client::ConfigCommand),
     /// Run a broker: the registry where developers register apps once, which vouches for them to every
     /// site that trusts it (developer portal, JSON API, brokered connections).
     #[command(subcommand)]
@@ -246,24 +277,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Broker(BrokerCommand::Serve(args)) => {
-            runtime(true).and_then(|rt| rt.block_on(broker_serve(args)))
-        }
-        Command::Broker(BrokerCommand::Init(args)) => {
-            runtime(false).and_then(|rt| rt.block_on(broker_init(args)))
-        }
-        Command::Site(SiteCommand::Serve(args)) => {
-            runtime(true).and_then(|rt| rt.block_on(site_serve(args)))
-        }
-        Command::Site(SiteCommand::Init(args)) => {
-            runtime(false).and_then(|rt| rt.block_on(site_init(args)))
-        }
+        Command::Connect(args) => client_runtime(client::connect(args)),
+        Command::Sites(args) => client_runtime(client::sites(args)),
+        Command::Whoami(args) => client_runtime(client::whoami(args)),
+        Command::Disconnect(args) => client_runtime(client::disconnect(args)),
+        Command::Post(args) => client_runtime(client::post(args)),
+        Command::Posts(args) => client_runtime(client::posts(args)),
+        Command::Config(client::ConfigCommand::Path(args)) => client::config_path(&args),
+        Command::Broker(BrokerCommand::Serve(args)) => service_runtime(true, broker_serve(args)),
+        Command::Broker(BrokerCommand::Init(args)) => service_runtime(false, broker_init(args)),
+        Command::Site(SiteCommand::Serve(args)) => service_runtime(true, site_serve(args)),
+        Command::Site(SiteCommand::Init(args)) => service_runtime(false, site_init(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
@@ -276,6 +306,25 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// Runs a service command (`serve` on a multi-threaded runtime); its errors exit with code 1.
+fn service_runtime(
+    multi_thread: bool,
+    command: impl Future<Output = Result<(), String>>,
+) -> Result<(), client::Failure> {
+    runtime(multi_thread)
+        .and_then(|rt| rt.block_on(command))
+        .map_err(client::Failure::from)
+}
+
+/// Runs a client command on a current-thread runtime.
+fn client_runtime(
+    command: impl Future<Output = Result<(), client::Failure>>,
+) -> Result<(), client::Failure> {
+    runtime(false)
+        .map_err(client::Failure::from)?
+        .block_on(command)
 }
 
 fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, String> {

@@ -3,7 +3,8 @@
 //!
 //! * `GET /wp-json/` — the REST index with `authentication.oauth1` and `authentication.broker`; every
 //!   response carries `Link: <{home}/wp-json/>; rel="https://api.w.org/"`.
-//! * `/oauth1/request`, `/oauth1/authorize`, `/oauth1/access` — the OAuth 1.0a provider (PROTOCOL.md R7–R11).
+//! * `/oauth1/request`, `/oauth1/authorize`, `/oauth1/access` — the OAuth 1.0a provider (PROTOCOL.md R7–R11);
+//!   `POST /oauth1/revoke` (ours) revokes the access token that signed it.
 //! * `/wp-json/wp/v2/users/me` and posts — signed REST calls authenticate as the approving user.
 //! * login, consent and management pages, server-rendered, CSRF-protected, no JavaScript.
 //!

@@ -140,6 +140,12 @@ pub(crate) fn valid_callback(url: &str) -> bool {
 
 /// Whether a supplied callback matches the registered one: scheme, host, port, userinfo and path equal; the
 /// query (and fragment) may differ. `oob` matches only `oob`.
+///
+/// One exception, RFC 8252 §7.3: when the registered callback is `http` on an IP loopback literal
+/// (`http://127.0.0.1[:port]/path` or `http://[::1][:port]/path`), any port matches, because a native app
+/// listens on an ephemeral port chosen at run time. Scheme, host, userinfo and path must still be equal.
+/// `localhost` does not get the exception (RFC 8252 §8.3 recommends the IP literal: the name may resolve
+/// elsewhere), nor does any other `127.0.0.0/8` address or `https`.
 pub(crate) fn callback_matches(registered: &str, supplied: &str) -> bool {
     if registered.is_empty() {
         return false;
@@ -155,10 +161,20 @@ pub(crate) fn callback_matches(registered: &str, supplied: &str) -> bool {
     };
     r.scheme() == s.scheme()
         && r.host_str() == s.host_str()
-        && r.port_or_known_default() == s.port_or_known_default()
+        && (r.port_or_known_default() == s.port_or_known_default() || is_loopback_literal(&r))
         && r.username() == s.username()
         && r.password() == s.password()
         && normalized_path(&r) == normalized_path(&s)
+}
+
+/// Whether `url` is `http` on the IP loopback literal `127.0.0.1` or `[::1]` (RFC 8252 §7.3).
+fn is_loopback_literal(url: &url::Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+            Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+            _ => false,
+        }
 }
 
 /// `http://a.example` and `http://a.example/` name the same resource; custom schemes keep their path as is.
@@ -210,9 +226,68 @@ mod tests {
             "http://127.0.0.1:8123/cb",
             "http://127.0.0.1:8123/cb?x"
         ));
-        assert!(!callback_matches(
-            "http://127.0.0.1:8123/cb",
-            "http://127.0.0.1:9000/cb"
-        ));
+    }
+
+    /// RFC 8252 §7.3: a registered `http` loopback IP literal matches any port.
+    #[test]
+    fn loopback_ip_literals_match_any_port() {
+        for (registered, supplied) in [
+            ("http://127.0.0.1:8123/cb", "http://127.0.0.1:9000/cb"),
+            (
+                "http://127.0.0.1:8123/cb",
+                "http://127.0.0.1:51234/cb?state=1",
+            ),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:51234/cb"),
+            ("http://127.0.0.1:8123/cb", "http://127.0.0.1/cb"),
+            ("http://127.0.0.1:8123", "http://127.0.0.1:9000/"),
+            ("http://[::1]:8123/cb", "http://[::1]:9000/cb"),
+            ("http://[::1]/cb", "http://[::1]:51234/cb"),
+            ("http://[::1]/cb", "http://[0:0:0:0:0:0:0:1]:51234/cb"),
+        ] {
+            assert!(
+                callback_matches(registered, supplied),
+                "{registered} should match {supplied}"
+            );
+        }
+    }
+
+    /// Only the port is free, only for `http` on `127.0.0.1` and `[::1]`.
+    #[test]
+    fn the_loopback_rule_frees_nothing_else() {
+        for (registered, supplied) in [
+            // Another path.
+            ("http://127.0.0.1:8123/cb", "http://127.0.0.1:9000/other"),
+            ("http://127.0.0.1:8123/cb", "http://127.0.0.1:8123/cb/more"),
+            ("http://[::1]:8123/cb", "http://[::1]:9000/"),
+            // Another scheme, either way round; https is not the loopback rule.
+            ("http://127.0.0.1:8123/cb", "https://127.0.0.1:9000/cb"),
+            ("http://127.0.0.1:8123/cb", "https://127.0.0.1:8123/cb"),
+            ("https://127.0.0.1:8123/cb", "https://127.0.0.1:9000/cb"),
+            ("https://127.0.0.1:8123/cb", "http://127.0.0.1:9000/cb"),
+            ("https://[::1]:8123/cb", "https://[::1]:9000/cb"),
+            // localhost is a name, not the literal (RFC 8252 §8.3).
+            ("http://localhost:8123/cb", "http://localhost:9000/cb"),
+            ("http://localhost:8123/cb", "http://127.0.0.1:9000/cb"),
+            ("http://127.0.0.1:8123/cb", "http://localhost:8123/cb"),
+            // Other loopback addresses are other hosts.
+            ("http://127.0.0.1:8123/cb", "http://127.0.0.2:9000/cb"),
+            ("http://127.0.0.2:8123/cb", "http://127.0.0.2:9000/cb"),
+            ("http://127.0.0.1:8123/cb", "http://[::1]:8123/cb"),
+            ("http://[::1]:8123/cb", "http://127.0.0.1:8123/cb"),
+            // Userinfo still counts.
+            ("http://127.0.0.1:8123/cb", "http://user@127.0.0.1:9000/cb"),
+            // A registered non-loopback host keeps its port.
+            ("http://app.example:8123/cb", "http://app.example:9000/cb"),
+            ("http://10.0.0.1:8123/cb", "http://10.0.0.1:9000/cb"),
+            ("http://192.168.1.1/cb", "http://192.168.1.1:8080/cb"),
+            // A loopback callback does not match a non-loopback registration.
+            ("https://app.example/cb", "http://127.0.0.1:9000/cb"),
+            ("oob", "http://127.0.0.1:9000/cb"),
+        ] {
+            assert!(
+                !callback_matches(registered, supplied),
+                "{registered} should not match {supplied}"
+            );
+        }
     }
 }

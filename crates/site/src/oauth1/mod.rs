@@ -1,5 +1,5 @@
 //! The OAuth 1.0a provider at `/oauth1/request`, `/oauth1/authorize`, `/oauth1/access` (PROTOCOL.md R7–R11),
-//! and the authentication of signed REST calls.
+//! `/oauth1/revoke` (ours: an app revokes its own access token), and the authentication of signed REST calls.
 
 pub(crate) mod consumers;
 pub(crate) mod nonces;
@@ -14,7 +14,7 @@ use axum::extract::{Form, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::accounts::{MaybeSession, User, csrf_cookie_value, require_csrf};
@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<SiteState> {
             "/oauth1/access",
             get(access_token).post(access_token).options(preflight),
         )
+        .route("/oauth1/revoke", post(revoke).options(preflight))
 }
 
 /// Deletes expired nonces and request tokens.
@@ -223,6 +224,44 @@ async fn issue_access_token(
         ));
     }
     tokens::exchange(state, &token, user_id).await
+}
+
+/// `POST /oauth1/revoke` — **ours**, not in the WP-API OAuth1 plugin: the access token that signed the
+/// request is revoked, so a client can disconnect itself (a CLI's `disconnect` revokes its token on the site
+/// instead of only forgetting it locally). The request is verified exactly like a signed REST call (same
+/// verifier, nonce store, timestamp window and canonical home URL); a request token or a consumer-only
+/// signature cannot revoke anything. Replies `revoked=true`, form-encoded like the other endpoints; errors
+/// are theirs (plain text, or the JSON envelope when asked for). Only POST: a `GET` is answered 405.
+/// WordPress sites have no such endpoint, so clients treat 404 and 405 as "revocation not supported".
+async fn revoke(State(state): State<SiteState>, parts: Parts, body: Bytes) -> Response {
+    let headers = parts.headers.clone();
+    match revoke_signing_token(&state, &parts, &body).await {
+        Ok(()) => form_reply(&headers, &[("revoked", "true")]),
+        Err(err) => oauth_error(&headers, err),
+    }
+}
+
+/// Verifies a request signed with an access token and revokes that token. A request without OAuth
+/// parameters is 400, one without a token 401 `json_oauth1_missing_parameter`, an unknown, revoked or request
+/// token 401 `json_oauth1_invalid_token`: the answers of a signed REST call.
+async fn revoke_signing_token(
+    state: &SiteState,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<(), SiteError> {
+    let request = collect_token_request(state, parts, body)?;
+    let verified = verify::verify(state, request, TokenKind::Access).await?;
+    let token = verified
+        .access_token
+        .ok_or_else(|| SiteError::Internal("access verification without a token".into()))?;
+    let was_live = tokens::revoke_access_token(state, &token.key, &token.consumer_id).await?;
+    tracing::info!(
+        consumer = %token.consumer_id,
+        user = %token.user_id,
+        was_live,
+        "access token revoked by its app"
+    );
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

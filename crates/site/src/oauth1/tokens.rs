@@ -401,6 +401,25 @@ fn grant_from_row(row: &AnyRow) -> Result<AccessGrant, SiteError> {
     })
 }
 
+/// Revokes one access token of `consumer_id`: it is deleted, as the Connected applications page deletes the
+/// tokens it revokes, so the next request signed with it is refused as an unknown token
+/// (`json_oauth1_invalid_token`), on this node and every other. Whether it was still there (a concurrent
+/// revocation may have deleted it first).
+pub(crate) async fn revoke_access_token(
+    state: &SiteState,
+    key: &str,
+    consumer_id: &str,
+) -> Result<bool, SiteError> {
+    let deleted =
+        sqlx::query("DELETE FROM access_tokens WHERE token_key = $1 AND consumer_id = $2")
+            .bind(key)
+            .bind(consumer_id)
+            .execute(state.db())
+            .await?
+            .rows_affected();
+    Ok(deleted > 0)
+}
+
 /// Records use of an access token, at most once a minute so signed reads do not each cost a write.
 pub(crate) async fn touch_access_token(
     state: &SiteState,
