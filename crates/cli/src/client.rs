@@ -403,18 +403,20 @@ fn show_authorize_url(url: &str, no_browser: bool) {
     eprintln!("Waiting for the approval…");
 }
 
-/// One line from standard input, read off the async runtime; `None` at end of input.
+/// One line from standard input; `None` at end of input. Read on a detached thread, not the runtime's
+/// blocking pool: when the approval arrives through the browser instead, nobody types, and the runtime's
+/// shutdown would wait for a blocking task forever.
 async fn read_pasted() -> Option<String> {
-    tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        match std::io::stdin().read_line(&mut line) {
+    let (line, read) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let result = match std::io::stdin().read_line(&mut text) {
             Ok(0) | Err(_) => None,
-            Ok(_) => Some(line),
-        }
-    })
-    .await
-    .ok()
-    .flatten()
+            Ok(_) => Some(text),
+        };
+        let _ = line.send(result);
+    });
+    read.await.ok().flatten()
 }
 
 fn unix_now() -> i64 {
@@ -583,12 +585,14 @@ pub(crate) async fn posts(args: PostsArgs) -> Outcome {
 pub(crate) fn config_path(args: &SitesArgs) -> Outcome {
     let dir = config_dir()?;
     let config = ClientConfig::path(&dir);
-    let store_files = (dir.join("connections.json"), dir.join("credentials.json"));
     if args.common.json {
+        // Opening the store reads nothing and creates nothing; it only knows where its files are.
+        let (connections, credentials) =
+            TokenStore::open(dir, authbroker_client::store::KeyringPolicy::Never)?.files();
         print_json(&json!({
             "config": config,
-            "connections": store_files.0,
-            "credentials": store_files.1,
+            "connections": connections,
+            "credentials": credentials,
         }));
     } else {
         println!("{}", config.display());

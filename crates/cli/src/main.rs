@@ -6,6 +6,7 @@
 
 mod client;
 mod config;
+mod demo;
 mod markdown;
 
 use std::path::PathBuf;
@@ -59,6 +60,13 @@ enum Command {
     /// Where the client keeps its configuration and tokens.
     #[command(subcommand)]
     Config(client::ConfigCommand),
+    /// Run the whole system once on this machine: a local CA, a broker and a site over HTTPS, a brokered
+    /// connection, the OAuth 1.0a approval, a post published and read back. Prints every step with its
+    /// duration; exits 0 only if all worked.
+    Demo(demo::DemoArgs),
+    /// Start the demo's broker and site and keep them running, printing their URLs and logins, so that you
+    /// can click through the pages and connect the CLI to them.
+    Up(demo::UpArgs),
     /// Run a broker: the registry where developers register apps once, which vouches for them to every
     /// site that trusts it (developer portal, JSON API, brokered connections).
     #[command(subcommand)]
@@ -275,7 +283,10 @@ impl SiteArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(match cli.command {
+        Command::Broker(_) | Command::Site(_) | Command::Up(_) => "info",
+        _ => "warn",
+    });
     let result = match cli.command {
         Command::Connect(args) => client_runtime(client::connect(args)),
         Command::Sites(args) => client_runtime(client::sites(args)),
@@ -284,6 +295,15 @@ fn main() -> ExitCode {
         Command::Post(args) => client_runtime(client::post(args)),
         Command::Posts(args) => client_runtime(client::posts(args)),
         Command::Config(client::ConfigCommand::Path(args)) => client::config_path(&args),
+        Command::Demo(args) => runtime(true)
+            .map_err(client::Failure::from)
+            .and_then(|rt| rt.block_on(demo::demo(args))),
+        Command::Up(args) => runtime(true).map_err(client::Failure::from).and_then(|rt| {
+            rt.block_on(async {
+                let shutdown = shutdown_signal().map_err(client::Failure::from)?;
+                demo::up(args, shutdown).await
+            })
+        }),
         Command::Broker(BrokerCommand::Serve(args)) => service_runtime(true, broker_serve(args)),
         Command::Broker(BrokerCommand::Init(args)) => service_runtime(false, broker_init(args)),
         Command::Site(SiteCommand::Serve(args)) => service_runtime(true, site_serve(args)),
@@ -298,9 +318,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to standard error, filtered by RUST_LOG; without it, `default` (the services' request logs are
+/// `info`, which is noise in front of a client command's own output).
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
