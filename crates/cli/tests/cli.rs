@@ -34,3 +34,41 @@ fn unknown_arguments_fail_with_usage() {
         .code(2)
         .stderr(contains("Usage"));
 }
+
+#[test]
+fn every_command_has_help() {
+    let commands: &[&[&str]] = &[
+        &["connect"],
+        &["sites"],
+        &["whoami"],
+        &["disconnect"],
+        &["post"],
+        &["posts"],
+        &["config"],
+        &["config", "path"],
+        &["demo"],
+        &["up"],
+        &["site", "serve"],
+        &["site", "init"],
+        &["broker", "serve"],
+        &["broker", "init"],
+    ];
+    for command in commands {
+        authbroker()
+            .args(*command)
+            .arg("--help")
+            .assert()
+            .success()
+            .stdout(contains("Usage: authbroker"));
+    }
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    authbroker()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(contains("Exit codes:"))
+        .stdout(contains("run `authbroker connect <site>` again"));
+}
