@@ -310,7 +310,20 @@ pub(crate) async fn connect(args: ConnectArgs) -> Outcome {
             show_authorize_url(url, no_browser)
         })
         .await?;
-    let me = session.me().await?;
+    let me = match session.me().await {
+        Ok(me) => me,
+        Err(err) => {
+            // Never leave a live token behind that nobody stored.
+            let _ = session.revoke().await;
+            return Err(err.into());
+        }
+    };
+    let previous = context
+        .store
+        .get(&site.home)
+        .ok()
+        .flatten()
+        .filter(|previous| previous.site == site.home);
     let connection = Connection {
         site: site.home.clone(),
         api_root: site.api_root.clone(),
@@ -326,6 +339,13 @@ pub(crate) async fn connect(args: ConnectArgs) -> Outcome {
         },
     };
     let backend = context.store.save(&connection)?;
+    if let Some(previous) = previous.filter(|p| p.token != connection.token) {
+        // The new connection replaces the old one: its token must not stay valid on the site.
+        match context.session(&previous).revoke().await {
+            Ok(_) => eprintln!("The previous connection's token was revoked."),
+            Err(err) => eprintln!("note: could not revoke the previous connection's token: {err}"),
+        }
+    }
     let stored_in = match backend {
         SecretBackend::Keyring => "the OS keyring".to_owned(),
         SecretBackend::File => format!(

@@ -129,6 +129,35 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// An SDK session with a stored connection's credentials (as another program holding them would).
+    fn session(
+        &self,
+        connection: &authbroker_client::store::Connection,
+    ) -> authbroker_client::Session {
+        authbroker_client::Client::builder()
+            .add_root_pem(self.world.ca_pem().as_bytes())
+            .unwrap()
+            .build()
+            .unwrap()
+            .session(
+                authbroker_client::Site::from_parts(
+                    &connection.site,
+                    &connection.api_root,
+                    &connection.name,
+                ),
+                authbroker_client::Credentials::new(
+                    &connection.consumer_key,
+                    &connection.secrets.consumer_secret,
+                ),
+                authbroker_client::Credentials::new(
+                    &connection.token,
+                    &connection.secrets.token_secret,
+                ),
+            )
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -218,22 +247,7 @@ async fn connect_post_list_disconnect() {
         Value::Array(vec![])
     );
     // The token is dead on the site too, not only forgotten here.
-    let session = authbroker_client::Client::builder()
-        .add_root_pem(fixture.world.ca_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap()
-        .session(
-            authbroker_client::Site::from_parts(&site, &connection.api_root, "Demo Site"),
-            authbroker_client::Credentials::new(
-                &connection.consumer_key,
-                &connection.secrets.consumer_secret,
-            ),
-            authbroker_client::Credentials::new(
-                &connection.token,
-                &connection.secrets.token_secret,
-            ),
-        );
+    let session = fixture.session(&connection);
     assert!(session.me().await.unwrap_err().needs_reconnect());
 
     let not_connected = fixture.run(&["posts"]).await;
@@ -250,11 +264,19 @@ async fn no_browser_with_a_pasted_verifier_or_address() {
     assert_eq!(reply["stored_in"], "file");
     assert!(text(&connected.stderr).contains("paste the verifier"));
 
+    let store =
+        TokenStore::open(fixture.config_dir.path().to_owned(), KeyringPolicy::Never).unwrap();
+    let first = store.list().unwrap().remove(0);
+
     // Connecting again replaces the connection; this time the whole address is pasted.
     let again = fixture.connect(Back::PasteUrl, &["--json"]).await;
     json(&again);
+    assert!(text(&again.stderr).contains("previous connection's token was revoked"));
     let sites = json(&fixture.run(&["sites", "--json"]).await);
     assert_eq!(sites.as_array().unwrap().len(), 1);
+    // The replaced token no longer works on the site.
+    let err = fixture.session(&first).me().await.unwrap_err();
+    assert!(err.needs_reconnect(), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,23 +288,7 @@ async fn a_revoked_token_says_to_connect_again() {
     let store =
         TokenStore::open(fixture.config_dir.path().to_owned(), KeyringPolicy::Never).unwrap();
     let connection = store.list().unwrap().remove(0);
-    let client = authbroker_client::Client::builder()
-        .add_root_pem(fixture.world.ca_pem().as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
-    let session = client.session(
-        authbroker_client::Site::from_parts(
-            &connection.site,
-            &connection.api_root,
-            &connection.name,
-        ),
-        authbroker_client::Credentials::new(
-            &connection.consumer_key,
-            &connection.secrets.consumer_secret,
-        ),
-        authbroker_client::Credentials::new(&connection.token, &connection.secrets.token_secret),
-    );
+    let session = fixture.session(&connection);
     session.revoke().await.unwrap();
 
     for args in [&["whoami"][..], &["posts"], &["post", "/dev/null"]] {

@@ -222,6 +222,7 @@ impl Session {
     /// Revokes the access token on the site (`POST {home}/oauth1/revoke`, an authbroker site's endpoint).
     pub async fn revoke(&self) -> Result<Revocation> {
         let url = format!("{}/oauth1/revoke", self.site.home);
+        crate::discovery::check_transport(&url)?;
         let response = self
             .signed(reqwest::Method::POST, &url, &[])?
             .header(reqwest::header::ACCEPT, "application/json")

@@ -65,40 +65,89 @@ impl Client {
             .send()
             .await
             .map_err(|err| Error::unreachable(&url, &err))?;
-        let ndjson = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-ndjson"));
-        if response.status().is_success() {
+        let status = response.status();
+        if matches!(status.as_u16(), 404 | 405) {
+            return Err(Error::protocol(
+                &broker,
+                format!(
+                    "no brokered-connection endpoint at {url} (HTTP {status}): check the broker URL (--broker, broker_url)"
+                ),
+            ));
+        }
+        if status.is_success() {
             progress(BrokerProgress::Accepted);
         }
-        let status = response.status();
+        // Read line by line whatever the Content-Type says: NDJSON brokers send `{"status":"processing"}`
+        // first, JSON brokers one object (which a proxy may have pretty-printed over several lines). Stop at
+        // the first final object instead of waiting for the end of a stream someone keeps open.
         let mut body = response.bytes_stream();
-        let mut buffer = Vec::new();
-        let mut last: Option<Value> = None;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|err| Error::unreachable(&url, &err))?;
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut candidate: Vec<u8> = Vec::new();
+        let mut processing = false;
+        loop {
+            let chunk = match body.next().await {
+                None => break,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(err)) => return Err(self.cut_short(&broker, status, &err)),
+            };
             buffer.extend_from_slice(&chunk);
-            if !ndjson {
-                continue;
-            }
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                if let Some(value) = parse_line(&line, &url)? {
-                    if value["status"] == "processing" {
-                        progress(BrokerProgress::Processing);
-                    }
-                    last = Some(value);
+                candidate.extend(buffer.drain(..=end));
+                let Ok(value) = serde_json::from_slice::<Value>(candidate.trim_ascii()) else {
+                    continue;
+                };
+                candidate.clear();
+                if value["status"] == "processing" {
+                    processing = true;
+                    progress(BrokerProgress::Processing);
+                } else {
+                    return self.brokered(value, &broker, site);
                 }
             }
         }
-        if let Some(value) = parse_line(&buffer, &url)? {
-            last = Some(value);
+        candidate.extend(buffer);
+        let text = candidate.trim_ascii();
+        if text.is_empty() {
+            if processing {
+                return Err(Error::Broker {
+                    code: "ba.timed_out".to_owned(),
+                    message: "the broker stopped answering before the site confirmed".to_owned(),
+                    site_error: None,
+                });
+            }
+            return Err(Error::protocol(
+                &broker,
+                format!("an empty answer (HTTP {status})"),
+            ));
         }
-        let reply = last
-            .ok_or_else(|| Error::protocol(&broker, format!("an empty answer (HTTP {status})")))?;
-        self.brokered(reply, &broker, site)
+        let value = serde_json::from_slice::<Value>(text).map_err(|_| {
+            let start: String = String::from_utf8_lossy(text).chars().take(80).collect();
+            Error::protocol(
+                &broker,
+                format!("HTTP {status} with a body that is not JSON: {start:?}"),
+            )
+        })?;
+        self.brokered(value, &broker, site)
+    }
+
+    /// The broker's answer broke off after its status line.
+    fn cut_short(&self, broker: &str, status: reqwest::StatusCode, err: &reqwest::Error) -> Error {
+        if err.is_timeout() {
+            return Error::Broker {
+                code: "ba.timed_out".to_owned(),
+                message: format!(
+                    "the broker did not finish within {} s",
+                    self.broker_timeout.as_secs()
+                ),
+                site_error: None,
+            };
+        }
+        Error::protocol(
+            broker,
+            format!(
+                "HTTP {status}, then the connection closed before the answer was complete ({err}); try again"
+            ),
+        )
     }
 
     fn brokered(&self, reply: Value, broker: &str, site: &Site) -> Result<Brokered> {
@@ -125,27 +174,10 @@ impl Client {
         let code = text(&reply["code"])
             .or_else(|| text(&reply["type"]))
             .unwrap_or_else(|| "unknown".to_owned());
-        if reply["status"] == "processing" {
-            return Err(Error::Broker {
-                code: "ba.timed_out".to_owned(),
-                message: "the broker stopped answering before the site confirmed".to_owned(),
-                site_error: None,
-            });
-        }
         Err(Error::Broker {
             code,
             message: text(&reply["message"]).unwrap_or_else(|| reply.to_string()),
             site_error: text(&reply["data"]["site_error"]["code"]),
         })
     }
-}
-
-fn parse_line(line: &[u8], url: &str) -> Result<Option<Value>> {
-    let trimmed = line.trim_ascii();
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
-    serde_json::from_slice(trimmed)
-        .map(Some)
-        .map_err(|err| Error::protocol(url, format!("not JSON: {err}")))
 }

@@ -1,7 +1,11 @@
 //! From what a person typed to a [`Site`]: the REST API root and its authentication endpoints.
 //!
 //! Order of attempts (the same evidence WordPress clients use): the `Link: <…>; rel="https://api.w.org/"`
-//! header of the address itself, then `/wp-json/`, then `?rest_route=/` (sites without pretty permalinks).
+//! header of the address itself, then `/wp-json/`, then `index.php?rest_route=/` and `?rest_route=/` (sites
+//! without pretty permalinks; WordPress itself advertises the `index.php` form).
+//!
+//! Every URL the site hands us (API root, OAuth endpoints) must be https unless it is on this machine: a
+//! site that pointed its token endpoint at plain HTTP would have the token secret travel in the clear.
 
 use serde_json::Value;
 use url::Url;
@@ -43,6 +47,7 @@ impl Site {
         if !index.is_object() {
             return Err(Error::NotAWordPressSite {
                 url: fallback_home.to_owned(),
+                detail: Some("its REST index is not a JSON object".to_owned()),
             });
         }
         let text = |value: &Value| value.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
@@ -65,6 +70,14 @@ impl Site {
             }),
             _ => None,
         };
+        // `home` is only shown and used to build the revocation URL, which is checked when used: sites
+        // behind a TLS proxy often report an http home.
+        check_transport(api_root)?;
+        if let Some(endpoints) = &oauth1 {
+            for url in [&endpoints.request, &endpoints.authorize, &endpoints.access] {
+                check_transport(url)?;
+            }
+        }
         Ok(Self {
             name: text(&index["name"]).unwrap_or_else(|| home.clone()),
             broker_endpoint: text(&auth["broker"]),
@@ -246,20 +259,29 @@ impl Client {
             &landed,
         );
         let mut roots = links;
-        for fallback in ["wp-json/", "?rest_route=/"] {
+        for fallback in ["wp-json/", "index.php?rest_route=/", "?rest_route=/"] {
             if let Ok(url) = landed.join(fallback) {
                 roots.push(url);
             }
         }
         let home = landed.as_str().trim_end_matches('/').to_owned();
+        let mut detail = None;
         for root in roots {
-            if let Some(index) = self.fetch_index(&root).await? {
-                let site = Site::from_index(root.as_str(), index, &home)?;
-                check_transport(&site.home)?;
-                return Ok(site);
+            // A Link to a plain-HTTP API root is skipped, never fetched.
+            if let Err(err) = check_transport(root.as_str()) {
+                detail.get_or_insert(err.to_string());
+                continue;
+            }
+            match self.fetch_index(&root).await {
+                Ok(index) => return Site::from_index(root.as_str(), index, &home),
+                Err(reason) => {
+                    if !reason.starts_with("HTTP 404") {
+                        detail.get_or_insert(format!("{root}: {reason}"));
+                    }
+                }
             }
         }
-        Err(Error::NotAWordPressSite { url: home })
+        Err(Error::NotAWordPressSite { url: home, detail })
     }
 
     /// GET with redirects followed by hand, so that none leaves https for a remote host.
@@ -287,21 +309,28 @@ impl Client {
         Err(Error::protocol(url.as_str(), "too many redirects"))
     }
 
-    /// The REST index at `root`, or `None` when this is not one (not 200, not a JSON object).
-    async fn fetch_index(&self, root: &Url) -> Result<Option<Value>> {
-        let Ok((_, response)) = self.get_following(root.clone()).await else {
-            return Ok(None);
-        };
-        if response.status() != reqwest::StatusCode::OK {
-            return Ok(None);
+    /// The REST index at `root`, or why there is none there.
+    async fn fetch_index(&self, root: &Url) -> std::result::Result<Value, String> {
+        let (_, response) = self
+            .get_following(root.clone())
+            .await
+            .map_err(|err| err.to_string())?;
+        let status = response.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(format!("HTTP {status}"));
         }
-        let Ok(index) = response.json::<Value>().await else {
-            return Ok(None);
-        };
-        Ok(index
+        let index = response
+            .json::<Value>()
+            .await
+            .map_err(|_| "not JSON".to_owned())?;
+        if index
             .as_object()
             .is_some_and(|o| o.contains_key("namespaces") || o.contains_key("routes"))
-            .then_some(index))
+        {
+            Ok(index)
+        } else {
+            Err("JSON, but not a REST index (no namespaces or routes)".to_owned())
+        }
     }
 }
 

@@ -17,9 +17,14 @@ pub enum Error {
     Unreachable { url: String, cause: String },
     /// The site answered but has no WordPress REST API we could find.
     #[error(
-        "{url} does not look like a WordPress site: no REST API found (tried the api.w.org Link header, /wp-json/ and ?rest_route=/)"
+        "{url} does not look like a WordPress site: no REST API found (tried the api.w.org Link header, /wp-json/ and ?rest_route=/){}",
+        detail.as_deref().map(|d| format!("; {d}")).unwrap_or_default()
     )]
-    NotAWordPressSite { url: String },
+    NotAWordPressSite {
+        url: String,
+        /// Why the most telling attempt failed (a TLS error, a 401 from a locked-down API), if one did.
+        detail: Option<String>,
+    },
     /// The site's REST index names no OAuth 1.0a endpoints.
     #[error(
         "{site} does not offer OAuth 1.0a (its REST index has no authentication.oauth1); the site owner needs to enable it"

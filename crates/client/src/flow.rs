@@ -88,6 +88,20 @@ impl Approval {
     }
 }
 
+/// What a person pasted: a verifier (see [`verifier_from_paste`]) or the address of a denial
+/// (`denied=<this request token>`).
+fn outcome_from_paste(text: &str, request_token: &str) -> Option<CallbackOutcome> {
+    let query = text.trim().split_once('?').map_or(text.trim(), |(_, q)| q);
+    if let Ok(pairs) = parse_form(query)
+        && pairs
+            .iter()
+            .any(|(name, value)| name == "denied" && value == request_token)
+    {
+        return Some(CallbackOutcome::Denied);
+    }
+    verifier_from_paste(text, request_token).map(CallbackOutcome::Approved)
+}
+
 /// The verifier in what a person pasted: the verifier itself, or a callback URL (or its query) carrying
 /// `oauth_verifier`, whose `oauth_token` (when present) must be this request token's.
 pub fn verifier_from_paste(text: &str, request_token: &str) -> Option<String> {
@@ -212,24 +226,36 @@ impl Client {
         let request = self.request_token(site, consumer, &callback).await?;
         show(&self.authorize_url(site, &request)?);
         let token_key = request.credentials.key.clone();
+        let has_listener = listener.is_some();
         let from_browser = async {
             match listener {
-                Some(listener) => Some(listener.wait(&token_key).await),
+                Some(listener) => listener.wait(&token_key).await,
                 None => std::future::pending().await,
             }
         };
         let from_paste = async {
-            match pasted {
-                Some(paste) => paste.await,
-                None => std::future::pending().await,
+            let Some(paste) = pasted else {
+                return std::future::pending().await;
+            };
+            match paste.await {
+                Some(text) => outcome_from_paste(&text, &token_key).ok_or_else(|| {
+                    Error::protocol(
+                        "the pasted text",
+                        "it holds no verifier for this request: paste the code the site showed, or the whole address the browser ended on",
+                    )
+                }),
+                // Input closed: with a listener the browser may still come back; without one nothing can.
+                None if has_listener => std::future::pending().await,
+                None => Err(Error::protocol(
+                    "the terminal",
+                    "standard input closed before a verifier was pasted; run the command in a terminal",
+                )),
             }
         };
         let outcome = tokio::time::timeout(timeout, async {
             tokio::select! {
-                Some(outcome) = from_browser => outcome,
-                Some(text) = from_paste => verifier_from_paste(&text, &token_key)
-                    .map(CallbackOutcome::Approved)
-                    .ok_or_else(|| Error::protocol("the pasted text", "no verifier for this request in it")),
+                outcome = from_browser => outcome,
+                outcome = from_paste => outcome,
             }
         })
         .await
@@ -358,6 +384,26 @@ mod tests {
         );
         assert_eq!(verifier_from_paste("", token), None);
         assert_eq!(verifier_from_paste("not a verifier!", token), None);
+    }
+
+    #[test]
+    fn a_pasted_denial_is_a_denial() {
+        let token = "RequestToken123";
+        assert_eq!(
+            outcome_from_paste(
+                "http://127.0.0.1:4711/callback?denied=RequestToken123",
+                token
+            ),
+            Some(CallbackOutcome::Denied)
+        );
+        assert_eq!(
+            outcome_from_paste("http://127.0.0.1:4711/callback?denied=Other", token),
+            None
+        );
+        assert_eq!(
+            outcome_from_paste("V3r1f13r", token),
+            Some(CallbackOutcome::Approved("V3r1f13r".to_owned()))
+        );
     }
 
     #[test]

@@ -225,6 +225,35 @@ async fn brokered_connection_then_posts_then_revocation() {
     assert_eq!(list.total, Some(1));
     assert_eq!(list.posts[0].id, created.id);
 
+    // The same API addressed the way sites without pretty permalinks are: both `?rest_route=` forms.
+    for root in ["index.php?rest_route=/", "?rest_route=/"] {
+        let plain = world.client().session(
+            authbroker_client::Site::from_parts(
+                &world.site_url,
+                &format!("{}/{root}", world.site_url),
+                "Client Test Site",
+            ),
+            session.consumer().clone(),
+            session.token().clone(),
+        );
+        assert_eq!(plain.me().await.unwrap().slug, "editor", "{root}");
+        let post = plain
+            .create_post(&NewPost {
+                title: format!("Via {root}"),
+                content: String::new(),
+                status: "draft".to_owned(),
+                slug: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            plain.post(&post.id).await.unwrap().title.rendered,
+            format!("Via {root}")
+        );
+        let list = plain.posts(1, 5, "draft").await.unwrap();
+        assert!(list.posts.iter().any(|p| p.id == post.id), "{root}");
+    }
+
     assert_eq!(session.revoke().await.unwrap(), Revocation::Revoked);
     let err = session.me().await.unwrap_err();
     assert!(err.needs_reconnect(), "{err}");
@@ -271,6 +300,20 @@ async fn direct_credentials_with_a_pasted_verifier() {
         .await
         .unwrap();
     assert_eq!(session.me().await.unwrap().name, "Eddie Editor");
+
+    // Standard input closed and no listener: nothing can bring a verifier, so it says so at once.
+    let started = std::time::Instant::now();
+    let err = client
+        .authorize(
+            &site,
+            &Credentials::new(&consumer.key, &consumer.secret),
+            Approval::out_of_band(async { None }),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("standard input closed"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 /// Approves a token whose callback is `oob`; returns the verifier shown on the page.
@@ -474,4 +517,191 @@ impl<T: axum::response::IntoResponse> IntoResponseExt for T {
     fn into_response_(self) -> axum::response::Response {
         self.into_response()
     }
+}
+
+#[tokio::test]
+async fn plain_http_endpoints_of_a_remote_site_are_refused() {
+    use axum::routing::get;
+    let ca = TestCa::new("client test CA");
+    // An https site whose discovery Link points at plain HTTP elsewhere: never fetched.
+    let linked = authbroker_testkit::serve_tls(
+        axum::Router::new().route(
+            "/",
+            get(|| async {
+                (
+                    [(
+                        "link",
+                        "<http://192.0.2.1:9/wp-json/>; rel=\"https://api.w.org/\"",
+                    )],
+                    "home",
+                )
+            }),
+        ),
+        &ca,
+    )
+    .await;
+    // An https site whose index sends the token requests to plain HTTP.
+    let index = serde_json::json!({
+        "name": "Leaky", "namespaces": ["oauth1"],
+        "authentication": {"oauth1": {
+            "request": "http://192.0.2.1:9/oauth1/request",
+            "authorize": "https://192.0.2.1:9/oauth1/authorize",
+            "access": "http://192.0.2.1:9/oauth1/access",
+            "version": "0.1"
+        }}
+    });
+    let leaky = authbroker_testkit::serve_tls(
+        axum::Router::new().route(
+            "/wp-json/",
+            get(move || {
+                let index = index.clone();
+                async move { axum::Json(index) }
+            }),
+        ),
+        &ca,
+    )
+    .await;
+    let client = Client::builder()
+        .add_root_pem(&std::fs::read(ca.pem_path()).unwrap())
+        .unwrap()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let err = client.discover(&linked).await.unwrap_err();
+    let Error::NotAWordPressSite { detail, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        detail.as_deref().unwrap_or_default().contains("plain http"),
+        "{err}"
+    );
+    let err = client.discover(&leaky).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::InsecureUrl { url } if url.starts_with("http://192.0.2.1")),
+        "{err}"
+    );
+}
+
+/// A broker that answers with `parts` and then keeps the connection open (`hang`) or closes it.
+async fn fake_broker(
+    status: u16,
+    content_type: &'static str,
+    parts: &'static [&'static str],
+    hang: bool,
+) -> String {
+    use futures_util::StreamExt;
+    serve_http(axum::Router::new().route(
+        "/broker/connect",
+        axum::routing::post(move || async move {
+            let lines =
+                futures_util::stream::iter(parts.iter().map(|p| {
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from_static(p.as_bytes()))
+                }));
+            let body = if hang {
+                axum::body::Body::from_stream(lines.chain(futures_util::stream::pending()))
+            } else {
+                axum::body::Body::from_stream(lines)
+            };
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", content_type)],
+                body,
+            )
+        }),
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn broker_answers_of_every_shape() {
+    let client = Client::builder()
+        .broker_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let site = authbroker_client::Site::from_parts(
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1/wp-json/",
+        "S",
+    );
+    let app = Credentials::new("key", "secret");
+    // NDJSON labelled as JSON, stream kept open after the result: the result is used at once.
+    let broker = fake_broker(
+        200,
+        "application/json",
+        &[
+            "{\"status\":\"processing\"}\n",
+            "{\"client_token\":\"abc\",\"client_secret\":\"def\"}\n",
+        ],
+        true,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let brokered = client
+        .connect_via_broker(&broker, &app, &site, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(brokered.credentials.key, "abc");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    // One pretty-printed JSON object.
+    let broker = fake_broker(
+        200,
+        "application/json",
+        &["{\n  \"status\": \"error\",\n  \"type\": \"ba.timed_out\",\n  \"message\": \"slow\"\n}"],
+        false,
+    )
+    .await;
+    let err = client
+        .connect_via_broker(&broker, &app, &site, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Broker { code, .. } if code == "ba.timed_out"),
+        "{err}"
+    );
+    // "processing", then the broker goes away.
+    let broker = fake_broker(
+        200,
+        "application/x-ndjson",
+        &["{\"status\":\"processing\"}\n"],
+        false,
+    )
+    .await;
+    let err = client
+        .connect_via_broker(&broker, &app, &site, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Broker { code, .. } if code == "ba.timed_out"),
+        "{err}"
+    );
+    // "processing", then nothing for longer than the client waits.
+    let broker = fake_broker(
+        200,
+        "application/x-ndjson",
+        &["{\"status\":\"processing\"}\n"],
+        true,
+    )
+    .await;
+    let err = client
+        .connect_via_broker(&broker, &app, &site, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("did not finish within 5 s"),
+        "{err}"
+    );
+    // A proxy's error page.
+    let broker = fake_broker(502, "text/html", &["<html>Bad Gateway</html>"], false).await;
+    let err = client
+        .connect_via_broker(&broker, &app, &site, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("HTTP 502"), "{err}");
+    // Not a broker at all.
+    let nothing = serve_http(axum::Router::new()).await;
+    let err = client
+        .connect_via_broker(&nothing, &app, &site, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("check the broker URL"), "{err}");
 }

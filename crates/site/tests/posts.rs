@@ -904,6 +904,22 @@ async fn every_route_works_through_rest_route() {
             .await
             .expect(404, "rest_no_route");
 
+        // WordPress also answers `/?rest_route=` (without index.php): signed, with a JSON body.
+        let bare = w
+            .author
+            .send(
+                "POST",
+                "/?rest_route=/wp/v2/posts",
+                Body::Json(json!({"title": "Bare", "status": "publish"})),
+            )
+            .await;
+        assert_eq!(bare.status, 201, "{:?}", bare.body);
+        let me = w.author.get("/?rest_route=%2Fwp%2Fv2%2Fusers%2Fme").await;
+        assert_eq!(me.status, 200, "{:?}", me.body);
+        // Without rest_route, `/` is the home page: GET only.
+        assert_eq!(w.anonymous.get("/").await.status, 200);
+        assert_eq!(w.anonymous.send("POST", "/", Body::None).await.status, 405);
+
         w.site.cleanup().await;
     }
 }

@@ -20,7 +20,7 @@ use crate::state::SiteState;
 
 pub(crate) fn routes() -> Router<SiteState> {
     Router::new()
-        .route("/", get(index::home))
+        .route("/", any(rest_route))
         .route("/wp-json", get(index::rest_index))
         .route("/wp-json/", get(index::rest_index))
         .route("/wp-json/wp/v2/users/me", get(users::me))
@@ -28,8 +28,8 @@ pub(crate) fn routes() -> Router<SiteState> {
         .merge(posts::routes())
 }
 
-/// `/index.php?rest_route=/wp/v2/...`: the same REST API, addressed by query parameter as on WordPress sites
-/// without pretty permalinks. The request is re-dispatched to `/wp-json{rest_route}` with its other query
+/// `/index.php?rest_route=/wp/v2/...` (and `/?rest_route=…`, which WordPress answers too): the same REST API,
+/// addressed by query parameter as on WordPress sites without pretty permalinks. The request is re-dispatched to `/wp-json{rest_route}` with its other query
 /// parameters, so every route is reachable both ways with identical behaviour (and the signature is still
 /// checked against the URI the client actually signed).
 async fn rest_route(State(state): State<SiteState>, request: Request) -> Response {
@@ -46,6 +46,9 @@ async fn rest_route(State(state): State<SiteState>, request: Request) -> Respons
         }
     }
     let Some(route) = route.filter(|r| r.starts_with('/')) else {
+        if !matches!(*request.method(), Method::GET | Method::HEAD) {
+            return axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
+        }
         return index::home(State(state)).await.into_response();
     };
     let mut target = format!("/wp-json{}", route.trim_end_matches('/'));
