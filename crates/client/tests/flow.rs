@@ -612,8 +612,13 @@ async fn fake_broker(
     .await
 }
 
-#[tokio::test]
-async fn broker_answers_of_every_shape() {
+/// What the client makes of a broker that answers `parts` (see [`fake_broker`]).
+async fn broker_says(
+    status: u16,
+    content_type: &'static str,
+    parts: &'static [&'static str],
+    hang: bool,
+) -> Result<authbroker_client::Brokered, Error> {
     let client = Client::builder()
         .broker_timeout(std::time::Duration::from_secs(5))
         .build()
@@ -623,84 +628,61 @@ async fn broker_answers_of_every_shape() {
         "http://127.0.0.1:1/wp-json/",
         "S",
     );
-    let app = Credentials::new("key", "secret");
+    let broker = fake_broker(status, content_type, parts, hang).await;
+    client
+        .connect_via_broker(&broker, &Credentials::new("key", "secret"), &site, |_| {})
+        .await
+}
+
+const PROCESSING: &str = "{\"status\":\"processing\"}\n";
+
+#[tokio::test]
+async fn broker_answers_of_every_shape() {
     // NDJSON labelled as JSON, stream kept open after the result: the result is used at once.
-    let broker = fake_broker(
+    let started = std::time::Instant::now();
+    let brokered = broker_says(
         200,
         "application/json",
         &[
-            "{\"status\":\"processing\"}\n",
+            PROCESSING,
             "{\"client_token\":\"abc\",\"client_secret\":\"def\"}\n",
         ],
         true,
     )
-    .await;
-    let started = std::time::Instant::now();
-    let brokered = client
-        .connect_via_broker(&broker, &app, &site, |_| {})
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(brokered.credentials.key, "abc");
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
+
+    let timed_out = |result: Result<_, Error>| {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, Error::Broker { code, .. } if code == "ba.timed_out"),
+            "{err}"
+        );
+        err.to_string()
+    };
     // One pretty-printed JSON object.
-    let broker = fake_broker(
-        200,
-        "application/json",
-        &["{\n  \"status\": \"error\",\n  \"type\": \"ba.timed_out\",\n  \"message\": \"slow\"\n}"],
-        false,
-    )
-    .await;
-    let err = client
-        .connect_via_broker(&broker, &app, &site, |_| {})
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Broker { code, .. } if code == "ba.timed_out"),
-        "{err}"
+    timed_out(
+        broker_says(
+            200,
+            "application/json",
+            &["{\n  \"status\": \"error\",\n  \"type\": \"ba.timed_out\",\n  \"message\": \"slow\"\n}"],
+            false,
+        )
+        .await,
     );
     // "processing", then the broker goes away.
-    let broker = fake_broker(
-        200,
-        "application/x-ndjson",
-        &["{\"status\":\"processing\"}\n"],
-        false,
-    )
-    .await;
-    let err = client
-        .connect_via_broker(&broker, &app, &site, |_| {})
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Broker { code, .. } if code == "ba.timed_out"),
-        "{err}"
-    );
+    timed_out(broker_says(200, "application/x-ndjson", &[PROCESSING], false).await);
     // "processing", then nothing for longer than the client waits.
-    let broker = fake_broker(
-        200,
-        "application/x-ndjson",
-        &["{\"status\":\"processing\"}\n"],
-        true,
-    )
-    .await;
-    let err = client
-        .connect_via_broker(&broker, &app, &site, |_| {})
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("did not finish within 5 s"),
-        "{err}"
-    );
-    // A proxy's error page.
-    let broker = fake_broker(502, "text/html", &["<html>Bad Gateway</html>"], false).await;
-    let err = client
-        .connect_via_broker(&broker, &app, &site, |_| {})
+    let message = timed_out(broker_says(200, "application/x-ndjson", &[PROCESSING], true).await);
+    assert!(message.contains("did not finish within 5 s"), "{message}");
+    // A proxy's error page; not a broker at all.
+    let err = broker_says(502, "text/html", &["<html>Bad Gateway</html>"], false)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("HTTP 502"), "{err}");
-    // Not a broker at all.
-    let nothing = serve_http(axum::Router::new()).await;
-    let err = client
-        .connect_via_broker(&nothing, &app, &site, |_| {})
+    let err = broker_says(404, "text/plain", &["Not Found"], false)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("check the broker URL"), "{err}");
