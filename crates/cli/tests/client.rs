@@ -79,9 +79,19 @@ impl Fixture {
     /// `authbroker connect <site> --no-browser`, approved by the demo's author, the approval coming back
     /// as `back` says.
     async fn connect(&self, back: Back, extra: &[&str]) -> Output {
+        self.connect_with(back, extra, &[]).await
+    }
+
+    /// [`Fixture::connect`] with extra environment variables.
+    async fn connect_with(&self, back: Back, extra: &[&str], env: &[(&str, &str)]) -> Output {
         let mut args = vec!["connect", self.world.site_url(), "--no-browser"];
         args.extend(extra);
-        let mut child = self.command(&args).stdin(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .command(&args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut seen = Vec::new();
         let url = tokio::time::timeout(LIMIT, async {
@@ -371,6 +381,21 @@ async fn missing_settings_say_how_to_set_them() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("AUTHBROKER_APP_SECRET"));
 
+    // The configuration file is read, and a bad value in it names the key and the file.
+    std::fs::write(
+        fixture.config_dir.path().join("config.toml"),
+        "keyring = \"sometimes\"\n",
+    )
+    .unwrap();
+    let output = fixture.run(&["sites"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("keyring:") && stderr.contains("config.toml"),
+        "{stderr}"
+    );
+    std::fs::remove_file(fixture.config_dir.path().join("config.toml")).unwrap();
+
     let path = fixture.run(&["config", "path"]).await;
     assert_eq!(
         text(&path.stdout).trim(),
@@ -380,5 +405,40 @@ async fn missing_settings_say_how_to_set_them() {
             .join("config.toml")
             .display()
             .to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_consumer_credentials_instead_of_a_broker() {
+    let fixture = Fixture::new().await;
+    // An administrator registered the app on the site by hand, with the loopback callback.
+    let consumer = authbroker_site::register_consumer(
+        fixture.world.site_state(),
+        authbroker_site::NewConsumer {
+            name: "Hand-registered CLI",
+            description: "",
+            callback: "http://127.0.0.1/callback",
+        },
+    )
+    .await
+    .unwrap();
+    let connected = fixture
+        .connect_with(
+            Back::Redirect,
+            &["--consumer-key", &consumer.key],
+            &[("AUTHBROKER_CONSUMER_SECRET", &consumer.secret)],
+        )
+        .await;
+    assert!(connected.status.success(), "{}", text(&connected.stderr));
+    assert!(
+        !text(&connected.stderr).contains("broker"),
+        "{}",
+        text(&connected.stderr)
+    );
+    let sites = json(&fixture.run(&["sites", "--json"]).await);
+    assert_eq!(sites[0]["broker"], Value::Null);
+    assert_eq!(
+        json(&fixture.run(&["whoami", "--json"]).await)["slug"],
+        "author"
     );
 }

@@ -197,6 +197,11 @@ async fn connect(world: &World) -> Session {
         .unwrap();
     let location = shown.unwrap().await.unwrap();
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+    // The listener served its page and stopped: nothing listens there any more.
+    assert!(
+        reqwest::get(&location).await.is_err(),
+        "the loopback listener is gone"
+    );
     session
 }
 
@@ -686,4 +691,78 @@ async fn broker_answers_of_every_shape() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("check the broker URL"), "{err}");
+}
+
+#[tokio::test]
+async fn request_tokens_are_retried_while_brokered_credentials_activate() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A site that, like one behind the reference broker, does not know the consumer for its first answers.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let site_url = serve_http(axum::Router::new().route(
+        "/oauth1/request",
+        axum::routing::post(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    (axum::http::StatusCode::UNAUTHORIZED, "Consumer ID is invalid").into_response_()
+                } else {
+                    "oauth_token=RequestToken&oauth_token_secret=Secret&oauth_callback_confirmed=true".into_response_()
+                }
+            }
+        }),
+    ))
+    .await;
+    let index = serde_json::json!({"namespaces": [], "authentication": {"oauth1": {
+        "request": format!("{site_url}/oauth1/request"),
+        "authorize": format!("{site_url}/oauth1/authorize"),
+        "access": format!("{site_url}/oauth1/access"),
+    }}});
+    let site =
+        authbroker_client::Site::from_index(&format!("{site_url}/wp-json/"), index, &site_url)
+            .unwrap();
+    let client = Client::new().unwrap();
+    let token = client
+        .request_token(&site, &Credentials::new("key", "secret"), "oob")
+        .await
+        .unwrap();
+    assert_eq!(token.credentials.key, "RequestToken");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // A consumer the site never learns about: refused after the grace period, with the site's words.
+    let never = serve_http(axum::Router::new().route(
+        "/oauth1/request",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                "Consumer ID is invalid",
+            )
+        }),
+    ))
+    .await;
+    let index = serde_json::json!({"namespaces": [], "authentication": {"oauth1": {
+        "request": format!("{never}/oauth1/request"),
+        "authorize": format!("{never}/oauth1/authorize"),
+        "access": format!("{never}/oauth1/access"),
+    }}});
+    let site =
+        authbroker_client::Site::from_index(&format!("{never}/wp-json/"), index, &never).unwrap();
+    let err = client
+        .request_token(&site, &Credentials::new("key", "secret"), "oob")
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::OAuth { status: 401, .. }), "{err}");
+    assert!(err.to_string().contains("Consumer ID is invalid"), "{err}");
+}
+
+#[tokio::test]
+async fn a_site_without_revocation_says_so() {
+    // A WordPress site has no /oauth1/revoke: 404.
+    let wordpress = serve_http(axum::Router::new()).await;
+    let session = Client::new().unwrap().session(
+        authbroker_client::Site::from_parts(&wordpress, &format!("{wordpress}/wp-json/"), "WP"),
+        Credentials::new("ck", "cs"),
+        Credentials::new("tk", "ts"),
+    );
+    assert_eq!(session.revoke().await.unwrap(), Revocation::NotSupported);
 }
