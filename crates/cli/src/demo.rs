@@ -68,10 +68,13 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
     }
     let approve = if args.interactive {
         let author = world.site_author().clone();
+        let ca = world.ca_pem_path().to_owned();
         Approve::Person(Box::new(move |url: &str| {
             eprintln!(
-                "\nApprove the app in your browser, logged in as {:?} with the password {:?}.\nThe browser must trust the demo's CA, or accept its warning. If it did not open, visit:\n\n  {url}\n",
-                author.login, author.password
+                "\nApprove the app in your browser, logged in as {:?} with the password {:?}.\nThe browser must trust the demo's CA ({}), or accept its warning. If it did not open, visit:\n\n  {url}\n",
+                author.login,
+                author.password,
+                ca.display()
             );
             if let Err(err) = webbrowser::open(url) {
                 eprintln!("(could not open a browser: {err})");

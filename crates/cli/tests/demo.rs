@@ -113,3 +113,75 @@ fn up_keeps_the_world_running_and_prints_how_to_use_it() {
     assert!(status.success());
     assert!(child.wait().unwrap().success());
 }
+
+/// `--interactive`: the browser opens on the consent flow and the person (here: a script with the printed
+/// password, trusting the printed CA) approves.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_demo_waits_for_the_person() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("opened.txt");
+    let script = dir.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut command = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("authbroker"));
+    command
+        .args(["demo", "--interactive"])
+        .env("BROWSER", &script)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (password, ca) = loop {
+        let line = stderr
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the demo explains what to do");
+        if let Some(rest) = line.split_once("with the password \"").map(|(_, r)| r) {
+            let password = rest.split('"').next().unwrap().to_owned();
+            let next = stderr.next_line().await.unwrap().unwrap();
+            let ca = next
+                .split_once("CA (")
+                .and_then(|(_, r)| r.split_once(')'))
+                .unwrap()
+                .0
+                .to_owned();
+            break (password, ca);
+        }
+    };
+    let url = loop {
+        if let Ok(text) = std::fs::read_to_string(&opened)
+            && text.contains("oauth_token=")
+        {
+            break text.trim().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let login = authbroker_demo::Login {
+        login: "author".to_owned(),
+        password,
+    };
+    let approver =
+        authbroker_demo::Approver::new(&std::fs::read_to_string(&ca).unwrap(), &login).unwrap();
+    let location = approver.approve(&url).await.unwrap();
+    assert_eq!(approver.visit(&location).await.unwrap(), 200);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("All 11 steps worked"), "{stdout}");
+}
