@@ -31,7 +31,13 @@ pub use oauth1::consumers::{Consumer, NewConsumer, register_consumer};
 pub use state::{SiteState, router};
 
 /// The site's migrations, applied by [`SiteState::open`].
-pub const MIGRATIONS: &[authbroker_store::Migration] = &[authbroker_store::Migration {
-    version: 1,
-    sql: include_str!("../../../migrations/site/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[authbroker_store::Migration] = &[
+    authbroker_store::Migration {
+        version: 1,
+        sql: include_str!("../../../migrations/site/0001_init.sql"),
+    },
+    authbroker_store::Migration {
+        version: 2,
+        sql: include_str!("../../../migrations/site/0002_posts_slug.sql"),
+    },
+];

@@ -956,3 +956,50 @@ async fn concurrent_creates_get_distinct_ids() {
         w.site.cleanup().await;
     }
 }
+
+/// Many posts with one title: slugs count up past one lookup batch, and a freed slug is used again.
+#[tokio::test]
+async fn slugs_stay_unique_past_a_lookup_batch() {
+    for backend in BACKENDS {
+        let w = World::new(backend).await;
+        let mut ids = Vec::new();
+        for n in 1..=35 {
+            let reply = w
+                .author
+                .send(
+                    "POST",
+                    "/wp-json/wp/v2/posts",
+                    Body::Json(json!({"title": "Same title"})),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{backend:?} {:?}", reply.body);
+            let expected = if n == 1 {
+                "same-title".to_owned()
+            } else {
+                format!("same-title-{n}")
+            };
+            assert_eq!(reply.body["slug"], expected.as_str(), "{backend:?}");
+            ids.push(reply.body["id"].as_i64().unwrap());
+        }
+        // Free `same-title-7`; the next post takes it.
+        let gone = w
+            .author
+            .send(
+                "DELETE",
+                &format!("/wp-json/wp/v2/posts/{}?force=true", ids[6]),
+                Body::None,
+            )
+            .await;
+        assert_eq!(gone.status, 200, "{:?}", gone.body);
+        let reply = w
+            .author
+            .send(
+                "POST",
+                "/wp-json/wp/v2/posts",
+                Body::Json(json!({"title": "Same title"})),
+            )
+            .await;
+        assert_eq!(reply.body["slug"], "same-title-7", "{backend:?}");
+        w.site.cleanup().await;
+    }
+}

@@ -909,26 +909,40 @@ async fn remove_post(state: &SiteState, id: i64) -> Result<(), SiteError> {
     Ok(())
 }
 
-/// `base`, or `base-2`, `base-3`, … when other posts already use it, as WordPress's `wp_unique_post_slug`.
-/// `base` comes from [`slugify`], so it holds no `LIKE` wildcards.
+/// How many candidate slugs one query checks.
+const SLUG_BATCH: u64 = 32;
+
+/// `base`, or the first of `base-2`, `base-3`, … that no other post uses (as WordPress's
+/// `wp_unique_post_slug`). Candidates are checked in batches by equality, so the lookup uses the
+/// `posts_slug` index however many posts share the base.
 async fn unique_slug(state: &SiteState, base: &str, id: i64) -> Result<String, SiteError> {
-    let taken: Vec<String> =
-        sqlx::query_scalar("SELECT slug FROM posts WHERE id <> $1 AND (slug = $2 OR slug LIKE $3)")
-            .bind(id)
-            .bind(base)
-            .bind(format!("{base}-%"))
-            .fetch_all(state.db())
-            .await?;
-    if !taken.iter().any(|s| s == base) {
-        return Ok(base.to_owned());
-    }
-    let mut n = 2u64;
+    let mut first = 1u64;
     loop {
-        let candidate = format!("{base}-{n}");
-        if !taken.contains(&candidate) {
-            return Ok(candidate);
+        let candidates: Vec<String> = (first..first + SLUG_BATCH)
+            .map(|n| {
+                if n == 1 {
+                    base.to_owned()
+                } else {
+                    format!("{base}-{n}")
+                }
+            })
+            .collect();
+        let placeholders: Vec<String> = (0..candidates.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT slug FROM posts WHERE id <> $1 AND slug IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(id);
+        for candidate in &candidates {
+            query = query.bind(candidate);
         }
-        n += 1;
+        let taken = query.fetch_all(state.db()).await?;
+        if let Some(free) = candidates.into_iter().find(|c| !taken.contains(c)) {
+            return Ok(free);
+        }
+        first += SLUG_BATCH;
     }
 }
 
