@@ -201,7 +201,7 @@ fn spawn_pruning(state: Weak<Inner>) {
 
 /// The whole site as one router.
 pub fn router(state: SiteState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(crate::content::routes())
         .merge(crate::oauth1::routes())
         .merge(crate::accounts::routes())
@@ -212,7 +212,13 @@ pub fn router(state: SiteState) -> Router {
             common_headers,
         ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
-        .with_state(state)
+        .with_state(state);
+    // `?rest_route=` must be rewritten before routing (a `Router::layer` runs after it), so the routes sit
+    // behind a URI rewrite as the fallback of an otherwise empty router.
+    Router::new().fallback_service(tower::ServiceExt::map_request(
+        routes,
+        crate::content::rewrite_rest_route,
+    ))
 }
 
 /// Headers on every response: the REST API discovery link (WordPress sends it everywhere, and brokers look
@@ -224,14 +230,7 @@ async fn common_headers(
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    // A request re-dispatched from `?rest_route=` already got it from the inner router.
-    if !headers
-        .get_all(header::LINK)
-        .iter()
-        .any(|v| v == state.0.link_header)
-    {
-        headers.append(header::LINK, state.0.link_header.clone());
-    }
+    headers.append(header::LINK, state.0.link_header.clone());
     authbroker_web::pages::harden(headers);
     response
 }

@@ -7,12 +7,10 @@ mod users;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::http::{Method, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use tower::ServiceExt;
+use axum::routing::get;
 
 use crate::accounts::{MaybeSession, User, require_csrf_header};
 use crate::error::SiteError;
@@ -20,20 +18,25 @@ use crate::state::SiteState;
 
 pub(crate) fn routes() -> Router<SiteState> {
     Router::new()
-        .route("/", any(rest_route))
+        .route("/", get(index::home))
+        .route("/index.php", get(index::home))
         .route("/wp-json", get(index::rest_index))
         .route("/wp-json/", get(index::rest_index))
         .route("/wp-json/wp/v2/users/me", get(users::me))
-        .route("/index.php", any(rest_route))
         .merge(posts::routes())
 }
 
-/// `/index.php?rest_route=/wp/v2/...` (and `/?rest_route=…`, which WordPress answers too): the same REST API,
-/// addressed by query parameter as on WordPress sites without pretty permalinks. The request is re-dispatched to `/wp-json{rest_route}` with its other query
-/// parameters, so every route is reachable both ways with identical behaviour (and the signature is still
-/// checked against the URI the client actually signed).
-async fn rest_route(State(state): State<SiteState>, request: Request) -> Response {
-    let query = request.uri().query().unwrap_or_default().to_owned();
+/// `/index.php?rest_route=/wp/v2/…` and `/?rest_route=…` (WordPress answers both): the REST API addressed by
+/// query parameter, as on sites without pretty permalinks. Applied to every request before routing: the URI
+/// becomes `/wp-json/wp/v2/…` with the other query parameters, so each route behaves identically both ways,
+/// and the URI the client signed is kept in [`SignedUri`] for the signature check.
+pub(crate) fn rewrite_rest_route(mut request: Request) -> Request {
+    if !matches!(request.uri().path(), "/" | "/index.php") {
+        return request;
+    }
+    let Some(query) = request.uri().query() else {
+        return request;
+    };
     let mut route = None;
     let mut rest = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -46,37 +49,30 @@ async fn rest_route(State(state): State<SiteState>, request: Request) -> Respons
         }
     }
     let Some(route) = route.filter(|r| r.starts_with('/')) else {
-        if !matches!(*request.method(), Method::GET | Method::HEAD) {
-            return axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
-        }
-        return index::home(State(state)).await.into_response();
+        return request;
     };
-    let mut target = format!("/wp-json{}", route.trim_end_matches('/'));
-    if route == "/" {
-        target = "/wp-json/".to_owned();
-    }
+    let mut target = if route == "/" {
+        "/wp-json/".to_owned()
+    } else {
+        // Each segment re-encoded: the decoded route may hold bytes a path cannot.
+        let segments: Vec<String> = route
+            .trim_end_matches('/')
+            .split('/')
+            .map(authbroker_oauth1::percent_encode)
+            .collect();
+        format!("/wp-json{}", segments.join("/"))
+    };
     if !rest.is_empty() {
         target.push('?');
         target.push_str(&rest.join("&"));
     }
-    let (mut parts, body) = request.into_parts();
-    parts.extensions.insert(SignedUri(parts.uri.clone()));
-    match target.parse::<Uri>() {
-        Ok(uri) => parts.uri = uri,
-        Err(_) => {
-            return SiteError::rest(
-                "rest_no_route",
-                404,
-                "No route was found matching the URL and request method.",
-            )
-            .into_response();
-        }
-    }
-    let request = Request::from_parts(parts, body);
-    match crate::state::router(state).oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    }
+    // Every byte is encoded or comes from a query that parsed, so this holds; if not, the home page answers.
+    let Ok(uri) = target.parse::<Uri>() else {
+        return request;
+    };
+    let signed = std::mem::replace(request.uri_mut(), uri);
+    request.extensions_mut().insert(SignedUri(signed));
+    request
 }
 
 /// The URI the client used when a request was re-dispatched from `?rest_route=`: signatures cover it.
