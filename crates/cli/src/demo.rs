@@ -137,7 +137,15 @@ pub(crate) async fn up(args: UpArgs, shutdown: impl Future<Output = ()>) -> Resu
         &mut |_, _| {},
     )
     .await
-    .map_err(|err| Failure::from(format!("cannot start: {err}")))?;
+    .map_err(|err| {
+        let hint = match err {
+            authbroker_demo::DemoError::Listen { .. } => {
+                " (is another `authbroker up` running? --broker-port and --site-port choose other ports)"
+            }
+            _ => "",
+        };
+        Failure::from(format!("cannot start: {err}{hint}"))
+    })?;
     let app = world.app();
     let developer = world.developer();
     let admin = world.site_admin();

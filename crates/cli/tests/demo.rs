@@ -185,3 +185,25 @@ async fn interactive_demo_waits_for_the_person() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("All 11 steps worked"), "{stdout}");
 }
+
+#[test]
+fn up_on_a_taken_port_says_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let output = authbroker(&[
+        "up",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--broker-port",
+        &port,
+        "--site-port",
+        "0",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--broker-port"), "{stderr}");
+}
