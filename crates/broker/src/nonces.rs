@@ -1,46 +1,55 @@
 //! Replay protection for R1: the same (consumer, token, timestamp, nonce) table as the site's, in the
-//! broker's database.
+//! broker's database, written by the same batched writer (`authbroker_store::nonces`, one per broker, in
+//! the state). Its outcomes become the protocol's errors here: a replay is `json_oauth1_nonce_already_used`
+//! (401), a store that cannot answer refuses the connection with 503.
 
 use authbroker_oauth1::{NonceKey, VerifyError};
-use authbroker_store::sqlx;
+use authbroker_store::nonces::{self as store, NonceError};
 
 use crate::error::BrokerError;
 use crate::state::BrokerState;
 
+/// Records the nonce through the broker's writer; a second use within the window is refused.
 pub(crate) async fn record(
     state: &BrokerState,
     key: NonceKey<'_>,
     expires_at: i64,
 ) -> Result<(), BrokerError> {
-    let inserted = sqlx::query(
-        "INSERT INTO oauth1_nonces (consumer_key, token, ts, nonce, expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-    )
-    .bind(key.consumer_key)
-    .bind(key.token)
-    .bind(key.timestamp)
-    .bind(key.nonce)
-    .bind(expires_at)
-    .execute(state.db())
-    .await
-    .map_err(|err| {
-        tracing::error!(%err, "nonce store unavailable");
-        BrokerError::from(VerifyError::NonceStoreUnavailable)
-    })?
-    .rows_affected();
-    if inserted == 1 {
-        Ok(())
-    } else {
-        Err(VerifyError::NonceAlreadyUsed.into())
+    let key = store::NonceKey {
+        consumer_key: key.consumer_key,
+        token: key.token,
+        timestamp: key.timestamp,
+        nonce: key.nonce,
+    };
+    state
+        .nonce_writer()
+        .record(key, expires_at)
+        .await
+        .map_err(|err| verify_error(err).into())
+}
+
+fn verify_error(err: NonceError) -> VerifyError {
+    match err {
+        NonceError::AlreadyUsed => VerifyError::NonceAlreadyUsed,
+        NonceError::Unavailable => VerifyError::NonceStoreUnavailable,
     }
 }
 
 /// Deletes nonces whose timestamp has left the window: a replay of them is refused for its timestamp.
 pub(crate) async fn prune(state: &BrokerState) -> Result<u64, BrokerError> {
-    Ok(
-        sqlx::query("DELETE FROM oauth1_nonces WHERE expires_at < $1")
-            .bind(state.now())
-            .execute(state.db())
-            .await?
-            .rows_affected(),
-    )
+    Ok(store::prune(state.db(), state.now()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_outcomes_are_the_protocol_errors() {
+        let replay = BrokerError::from(verify_error(NonceError::AlreadyUsed));
+        assert_eq!(replay.status(), 401);
+        assert_eq!(replay.to_wire().code, "json_oauth1_nonce_already_used");
+        let down = BrokerError::from(verify_error(NonceError::Unavailable));
+        assert_eq!(down.status(), 503);
+    }
 }

@@ -50,6 +50,8 @@ struct Inner {
     pending: PendingRegistry,
     held: Arc<Semaphore>,
     limits: Limits,
+    /// The single writer that batches R1's nonce inserts (see `authbroker_store::nonces`).
+    nonces: authbroker_store::nonces::NonceWriter,
 }
 
 impl BrokerState {
@@ -91,6 +93,7 @@ impl BrokerState {
         .map_err(|e| BrokerError::Internal(e.to_string()))?;
         let held = Arc::new(Semaphore::new(config.max_held_connections));
         let limits = Limits::new(&config.rate_limits).map_err(BrokerError::Internal)?;
+        let nonces = authbroker_store::nonces::NonceWriter::spawn(store.pool().clone());
         let state = Self(Arc::new(Inner {
             config,
             store,
@@ -100,6 +103,7 @@ impl BrokerState {
             pending: PendingRegistry::new(),
             held,
             limits,
+            nonces,
         }));
         spawn_pruning(Arc::downgrade(&state.0));
         Ok(state)
@@ -122,6 +126,11 @@ impl BrokerState {
 
     pub(crate) fn db(&self) -> &authbroker_store::sqlx::AnyPool {
         self.0.store.pool()
+    }
+
+    /// The nonce writer every R1 request records its nonce through.
+    pub(crate) fn nonce_writer(&self) -> &authbroker_store::nonces::NonceWriter {
+        &self.0.nonces
     }
 
     pub fn now(&self) -> i64 {

@@ -26,8 +26,8 @@ struct Inner {
     /// The client for outbound requests (verification requests to brokers): rustls with certificate
     /// verification, webpki roots plus `extra_root_certs`, HTTPS only, 5 s timeout, no redirects.
     http: reqwest::Client,
-    /// The single writer that batches nonce inserts (see `oauth1::nonces`).
-    nonces: crate::oauth1::nonces::NonceWriter,
+    /// The single writer that batches nonce inserts (see `authbroker_store::nonces`).
+    nonces: authbroker_store::nonces::NonceWriter,
     /// The reader that batches access grant lookups (see `oauth1::tokens`).
     grants: crate::oauth1::tokens::GrantReader,
     /// Serializes post id allocation on this node (`content::posts::insert_post`).
@@ -65,7 +65,7 @@ impl SiteState {
             clock,
             link_header,
             http,
-            nonces: crate::oauth1::nonces::NonceWriter::spawn(store_pool.clone()),
+            nonces: authbroker_store::nonces::NonceWriter::spawn(store_pool.clone()),
             grants: crate::oauth1::tokens::GrantReader::spawn(store_pool),
             post_ids: tokio::sync::Mutex::new(()),
         }));
@@ -86,7 +86,7 @@ impl SiteState {
     }
 
     /// The nonce writer every signed request records its nonce through.
-    pub(crate) fn nonce_writer(&self) -> &crate::oauth1::nonces::NonceWriter {
+    pub(crate) fn nonce_writer(&self) -> &authbroker_store::nonces::NonceWriter {
         &self.0.nonces
     }
 

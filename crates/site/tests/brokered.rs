@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use authbroker_oauth1::{SignatureMethod, Signer};
 use authbroker_site::{Consumer, KnownBrokerConfig, SiteConfig, SiteError, SiteState, SystemClock};
 use authbroker_store::sqlx::{self, Row};
+use authbroker_testkit::{BoundTls, TestCa, try_request_token};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use common::*;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 
 const BROKER_A: &str = "https://broker-a.example/";
@@ -25,47 +25,7 @@ const BROKER_UNTRUSTED: &str = "https://broker-untrusted.example/";
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 // ---------------------------------------------------------------------------------------------------------
-// A test CA and fake brokers over TLS.
-
-struct Ca {
-    cert: rcgen::Certificate,
-    key: rcgen::KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = params.self_signed(&key).unwrap();
-        Self { cert, key }
-    }
-
-    /// A server certificate for 127.0.0.1 and its key.
-    fn server_certificate(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "fake broker");
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-    }
-}
+// Fake brokers over TLS with certificates from a test CA.
 
 /// How a fake broker answers verification requests.
 #[derive(Debug, Clone, Copy)]
@@ -98,36 +58,17 @@ struct FakeBroker {
 }
 
 impl FakeBroker {
-    async fn start(ca: &Ca) -> Self {
-        let (chain, key) = ca.server_certificate();
-        let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+    async fn start(ca: &TestCa) -> Self {
+        let bound = BoundTls::bind(ca, "fake broker").await;
         let broker = Self {
-            verification_url: format!("https://{addr}/broker/confirm/"),
+            verification_url: format!("{}/broker/confirm/", bound.base()),
             received: Arc::default(),
             answer: Arc::new(Mutex::new(Answer::Status(200))),
         };
         let app = axum::Router::new()
             .route("/broker/confirm/", axum::routing::post(confirm))
             .with_state(broker.clone());
-        let server = axum_server::from_tcp_rustls(
-            listener,
-            axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
-        )
-        .unwrap();
-        tokio::spawn(async move {
-            server.serve(app.into_make_service()).await.unwrap();
-        });
+        bound.serve(app);
         broker
     }
 
@@ -193,16 +134,15 @@ struct Env {
     a: FakeBroker,
     b: FakeBroker,
     untrusted: FakeBroker,
-    _dir: tempfile::TempDir,
+    /// Held for their certificate files.
+    _cas: (TestCa, TestCa),
 }
 
 impl Env {
     async fn start(backend: Backend) -> Self {
-        let ca = Ca::new("authbroker test CA");
-        let other_ca = Ca::new("a CA nobody trusts");
-        let dir = tempfile::tempdir().unwrap();
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+        let ca = TestCa::new("authbroker test CA");
+        let other_ca = TestCa::new("a CA nobody trusts");
+        let ca_file = ca.pem_path();
         let a = FakeBroker::start(&ca).await;
         let b = FakeBroker::start(&ca).await;
         let untrusted = FakeBroker::start(&other_ca).await;
@@ -226,7 +166,7 @@ impl Env {
             a,
             b,
             untrusted,
-            _dir: dir,
+            _cas: (ca, other_ca),
         }
     }
 
@@ -307,6 +247,21 @@ impl Env {
         }
     }
 
+    /// Connects `client_id` through `broker` with a complete request (asserting the 202) and waits until its
+    /// consumer is active; returns it.
+    async fn connect_active(&self, broker: &str, client_id: &str) -> Consumer {
+        let (status, body) = self.connect(&request(broker, client_id, &verifier())).await;
+        assert_eq!(status, 202, "{broker} {client_id}: {body}");
+        self.wait_until_active(broker, client_id).await
+    }
+
+    /// Waits (≤ 5 s) until the consumer for (broker, client_id) is active; returns it.
+    async fn wait_until_active(&self, broker: &str, client_id: &str) -> Consumer {
+        self.wait_for_status(broker, client_id, Some("active"), Duration::from_secs(5))
+            .await
+            .unwrap()
+    }
+
     async fn cleanup(self) {
         self.site.cleanup().await;
     }
@@ -334,26 +289,8 @@ fn verifier() -> String {
 
 /// A signed temporary-credentials request; returns the status and the JSON error code (if any).
 async fn oauth_request(site: &TestSite, key: &str, secret: &str, callback: &str) -> (u16, String) {
-    let url = site.url("/oauth1/request");
-    let header = Signer::new(SignatureMethod::HmacSha1, key, secret)
-        .callback(callback)
-        .sign("POST", &url, &[], &nonce(), now())
-        .unwrap()
-        .to_header_value();
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("Authorization", header)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap();
-    let code = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    (status, code)
+    let signer = Signer::new(SignatureMethod::HmacSha1, key, secret).callback(callback);
+    try_request_token(&site.base, &signer).await
 }
 
 /// Asserts that credentials sent to a broker do not work for OAuth.
@@ -602,10 +539,7 @@ async fn invalid_requests_are_refused_in_protocol_order() {
             // Broker A has deny rules but no allow-list: other apps pass.
             (BROKER_A, "some-app"),
         ] {
-            let (status, body) = env.connect(&request(broker, client_id, &verifier())).await;
-            assert_eq!(status, 202, "{broker} {client_id}: {body}");
-            env.wait_for_status(broker, client_id, Some("active"), Duration::from_secs(5))
-                .await;
+            env.connect_active(broker, client_id).await;
         }
         // Nothing was sent for any refused request.
         assert_eq!(env.a.received().len(), 1);
@@ -647,15 +581,7 @@ async fn a_verified_connection_activates_credentials_that_complete_oauth() {
         );
         assert_eq!(sent.fields.len(), 4, "{:?}", sent.fields.keys());
 
-        let consumer = env
-            .wait_for_status(
-                BROKER_A,
-                "brokered-app",
-                Some("active"),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
+        let consumer = env.wait_until_active(BROKER_A, "brokered-app").await;
         assert_eq!(consumer.key, key);
         assert_eq!(consumer.secret, secret);
         assert_eq!(consumer.name, "Brokered App");
@@ -674,10 +600,12 @@ async fn a_verified_connection_activates_credentials_that_complete_oauth() {
             secret: secret.to_owned(),
             ..consumer
         };
-        let (token, token_secret) =
-            three_legged(&env.site, &from_broker, SignatureMethod::HmacSha1).await;
-        assert_eq!(token.len(), 24);
-        assert_eq!(token_secret.len(), 48);
+        let access = env
+            .site
+            .three_legged(&from_broker, SignatureMethod::HmacSha1)
+            .await;
+        assert_eq!(access.token.len(), 24);
+        assert_eq!(access.secret.len(), 48);
         env.cleanup().await;
     }
 }
@@ -703,10 +631,7 @@ async fn json_bodies_and_the_rest_route_form_are_accepted() {
         let received = env.b.wait_for_requests(1).await;
         assert_eq!(received[0].get("verifier"), v);
         assert_eq!(received[0].get("client_id"), "json-app");
-        let consumer = env
-            .wait_for_status(BROKER_B, "json-app", Some("active"), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let consumer = env.wait_until_active(BROKER_B, "json-app").await;
         assert_eq!(consumer.name, "JSON App");
         assert_eq!(consumer.details_url, None);
         env.cleanup().await;
@@ -793,19 +718,7 @@ async fn a_broker_with_an_untrusted_certificate_is_never_sent_anything() {
 async fn a_second_connection_resends_the_same_credentials_and_updates_the_app() {
     for backend in BACKENDS {
         let env = Env::start(backend).await;
-        let (status, _) = env
-            .connect(&request(BROKER_A, "returning-app", &verifier()))
-            .await;
-        assert_eq!(status, 202);
-        let first = env
-            .wait_for_status(
-                BROKER_A,
-                "returning-app",
-                Some("active"),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
+        let first = env.connect_active(BROKER_A, "returning-app").await;
 
         // Again, with a new verifier, name and callback.
         let v = verifier();
@@ -864,34 +777,10 @@ async fn a_second_connection_resends_the_same_credentials_and_updates_the_app() 
 async fn the_same_client_id_at_another_broker_is_another_consumer() {
     for backend in BACKENDS {
         let env = Env::start(backend).await;
-        let (status, _) = env
-            .connect(&request(BROKER_A, "shared-id", &verifier()))
-            .await;
-        assert_eq!(status, 202);
-        let at_a = env
-            .wait_for_status(
-                BROKER_A,
-                "shared-id",
-                Some("active"),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
+        let at_a = env.connect_active(BROKER_A, "shared-id").await;
 
-        let (status, _) = env
-            .connect(&request(BROKER_B, "shared-id", &verifier()))
-            .await;
-        assert_eq!(status, 202);
+        let at_b = env.connect_active(BROKER_B, "shared-id").await;
         let received = env.b.wait_for_requests(1).await;
-        let at_b = env
-            .wait_for_status(
-                BROKER_B,
-                "shared-id",
-                Some("active"),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
         // Broker B never sees broker A's credentials for the app.
         assert_ne!(received[0].get("client_token"), at_a.key);
         assert_ne!(received[0].get("client_secret"), at_a.secret);
@@ -913,15 +802,7 @@ async fn concurrent_requests_for_a_new_app_make_one_consumer() {
         let ((s1, b1), (s2, b2)) = tokio::join!(env.connect(&first), env.connect(&second));
         assert_eq!(s1, 202, "{b1}");
         assert_eq!(s2, 202, "{b2}");
-        let consumer = env
-            .wait_for_status(
-                BROKER_A,
-                "racing-app",
-                Some("active"),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
+        let consumer = env.wait_until_active(BROKER_A, "racing-app").await;
         // Both verifiers reach the broker, each with the one consumer's credentials.
         let received = env.a.wait_for_requests(2).await;
         let mut verifiers: Vec<&str> = received.iter().map(|r| r.get("verifier")).collect();
@@ -962,15 +843,8 @@ async fn known_brokers_are_seeded_from_the_configuration_only_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = SiteConfig::new("http://127.0.0.1:1");
         config.data_dir = dir.path().to_path_buf();
-        let mut pg = None;
-        if backend == Backend::Postgres {
-            let server = authbroker_store::testing::postgres_url().unwrap();
-            let url = authbroker_store::testing::create_postgres_database(&server)
-                .await
-                .unwrap();
-            config.database_url = Some(url.clone());
-            pg = Some((server, url));
-        }
+        let database = TestDatabase::create(backend).await;
+        config.database_url = database.url();
         config.known_brokers = vec![known("https://one.example/"), known("https://two.example/")];
         let first = SiteState::open(config.clone(), Arc::new(SystemClock))
             .await
@@ -997,9 +871,7 @@ async fn known_brokers_are_seeded_from_the_configuration_only_once() {
         assert_eq!(brokers(&second).await, seeded, "{backend:?}");
         second.store().pool().close().await;
         drop(second);
-        if let Some((server, url)) = pg {
-            let _ = authbroker_store::testing::drop_postgres_database(&server, &url).await;
-        }
+        database.drop().await;
     }
 }
 

@@ -17,7 +17,7 @@ use axum::routing::get;
 use tokio::sync::mpsc;
 
 use authbroker_testkit::chromium::Chromium;
-use common::{Backend, TestSite, form_value, nonce, now, signed_post};
+use common::{AccessToken, Backend, TestSite, form_value, send, signed, signed_post};
 
 /// A tiny app on a loopback port standing in for the consumer's callback: it records every query string
 /// `/callback` receives and answers "ok".
@@ -58,18 +58,11 @@ impl CallbackApp {
 
 /// Temporary credentials for `consumer`, with `callback` (`oob` or a URL).
 async fn request_token(site: &TestSite, consumer: &Consumer, callback: &str) -> (String, String) {
-    let (status, body) = signed_post(
-        &site.url("/oauth1/request"),
-        Signer::new(SignatureMethod::HmacSha1, &consumer.key, &consumer.secret).callback(callback),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(form_value(&body, "oauth_callback_confirmed"), "true");
-    (
-        form_value(&body, "oauth_token"),
-        form_value(&body, "oauth_token_secret"),
-    )
+    authbroker_testkit::request_token(&site.base, signer(consumer).callback(callback)).await
+}
+
+fn signer(consumer: &Consumer) -> Signer<'_> {
+    Signer::new(SignatureMethod::HmacSha1, &consumer.key, &consumer.secret)
 }
 
 /// Opens the authorize URL for `token` logged out, logs in on the page it leads to, and waits for consent.
@@ -98,47 +91,59 @@ async fn log_in_to_consent(browser: &Chromium, site: &TestSite, token: &str) {
     browser.find("#approve").await;
 }
 
+/// A site, an app whose callback is a [`CallbackApp`], a request token for it, and a browser logged in as the
+/// administrator on the consent page for that token.
+struct AtConsent {
+    site: TestSite,
+    app: CallbackApp,
+    consumer: Consumer,
+    request: (String, String),
+    browser: Chromium,
+}
+
+impl AtConsent {
+    async fn start() -> Self {
+        let site = TestSite::start(Backend::Sqlite).await;
+        let app = CallbackApp::start().await;
+        let consumer = site.consumer(&app.url).await;
+        let request = request_token(&site, &consumer, &app.url).await;
+        let browser = Chromium::start().await;
+        log_in_to_consent(&browser, &site, &request.0).await;
+        Self {
+            site,
+            app,
+            consumer,
+            request,
+            browser,
+        }
+    }
+}
+
 /// Exchanges an approved request token for access credentials.
 async fn access_token(
     site: &TestSite,
     consumer: &Consumer,
     request: &(String, String),
     verifier: &str,
-) -> (String, String) {
-    let (status, body) = signed_post(
-        &site.url("/oauth1/access"),
-        Signer::new(SignatureMethod::HmacSha1, &consumer.key, &consumer.secret)
+) -> AccessToken {
+    authbroker_testkit::access_token(
+        &site.base,
+        signer(consumer)
             .token(&request.0, &request.1)
             .verifier(verifier),
-        &[],
     )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    (
-        form_value(&body, "oauth_token"),
-        form_value(&body, "oauth_token_secret"),
-    )
+    .await
 }
 
 /// A signed `GET /wp-json/wp/v2/users/me` with access credentials: the status and the JSON reply.
 async fn users_me(
     site: &TestSite,
     consumer: &Consumer,
-    access: &(String, String),
+    access: &AccessToken,
 ) -> (u16, serde_json::Value) {
-    let url = site.url("/wp-json/wp/v2/users/me");
-    let header = Signer::new(SignatureMethod::HmacSha1, &consumer.key, &consumer.secret)
-        .token(&access.0, &access.1)
-        .sign("GET", &url, &[], &nonce(), now())
-        .unwrap();
-    let response = reqwest::Client::new()
-        .get(&url)
-        .header("Authorization", header.to_header_value())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let signer = signer(consumer).token(&access.token, &access.secret);
+    let reply = send(signed("GET", &site.url("/wp-json/wp/v2/users/me"), &signer)).await;
+    (reply.status, reply.json())
 }
 
 #[tokio::test]
@@ -191,13 +196,13 @@ async fn login_page_refuses_a_wrong_password_and_logs_in() {
 
 #[tokio::test]
 async fn consent_in_the_browser_sends_the_verifier_to_the_callback() {
-    let site = TestSite::start(Backend::Sqlite).await;
-    let mut app = CallbackApp::start().await;
-    let consumer = site.consumer(&app.url).await;
-    let (request_key, request_secret) = request_token(&site, &consumer, &app.url).await;
-    let browser = Chromium::start().await;
-
-    log_in_to_consent(&browser, &site, &request_key).await;
+    let AtConsent {
+        site,
+        mut app,
+        consumer,
+        request: (request_key, request_secret),
+        browser,
+    } = AtConsent::start().await;
     assert_eq!(
         browser.client.title().await.unwrap(),
         "Authorize Test App · Test Site"
@@ -243,13 +248,13 @@ async fn consent_in_the_browser_sends_the_verifier_to_the_callback() {
 
 #[tokio::test]
 async fn cancel_in_the_browser_sends_denied_to_the_callback() {
-    let site = TestSite::start(Backend::Sqlite).await;
-    let mut app = CallbackApp::start().await;
-    let consumer = site.consumer(&app.url).await;
-    let (request_key, request_secret) = request_token(&site, &consumer, &app.url).await;
-    let browser = Chromium::start().await;
-
-    log_in_to_consent(&browser, &site, &request_key).await;
+    let AtConsent {
+        site,
+        mut app,
+        consumer,
+        request: (request_key, request_secret),
+        browser,
+    } = AtConsent::start().await;
     browser.click("#deny").await;
     let query = app.next_query().await;
     assert_eq!(query, format!("denied={request_key}"));
@@ -265,7 +270,7 @@ async fn cancel_in_the_browser_sends_denied_to_the_callback() {
     assert!(!browser.has("#approve").await);
     let (status, body) = signed_post(
         &site.url("/oauth1/access"),
-        Signer::new(SignatureMethod::HmacSha1, &consumer.key, &consumer.secret)
+        signer(&consumer)
             .token(&request_key, &request_secret)
             .verifier("anything"),
         &[],
@@ -307,7 +312,13 @@ async fn cancel_without_a_callback_shows_access_denied() {
 
 #[tokio::test]
 async fn switch_user_leads_to_the_login_page_and_back_as_the_other_user() {
-    let site = TestSite::start(Backend::Sqlite).await;
+    let AtConsent {
+        site,
+        mut app,
+        request: (request_key, _),
+        browser,
+        ..
+    } = AtConsent::start().await;
     create_user(
         &site.state,
         "bob",
@@ -318,12 +329,6 @@ async fn switch_user_leads_to_the_login_page_and_back_as_the_other_user() {
     )
     .await
     .unwrap();
-    let mut app = CallbackApp::start().await;
-    let consumer = site.consumer(&app.url).await;
-    let (request_key, _) = request_token(&site, &consumer, &app.url).await;
-    let browser = Chromium::start().await;
-
-    log_in_to_consent(&browser, &site, &request_key).await;
     assert_eq!(browser.text("#switch-user").await, "Log in as another user");
     browser.click("#switch-user").await;
     let login = browser
@@ -360,13 +365,13 @@ async fn switch_user_leads_to_the_login_page_and_back_as_the_other_user() {
 
 #[tokio::test]
 async fn connected_apps_page_revokes_an_app() {
-    let site = TestSite::start(Backend::Sqlite).await;
-    let mut app = CallbackApp::start().await;
-    let consumer = site.consumer(&app.url).await;
-    let request = request_token(&site, &consumer, &app.url).await;
-    let browser = Chromium::start().await;
-
-    log_in_to_consent(&browser, &site, &request.0).await;
+    let AtConsent {
+        site,
+        mut app,
+        consumer,
+        request,
+        browser,
+    } = AtConsent::start().await;
     browser.click("#approve").await;
     let query = app.next_query().await;
     let access = access_token(

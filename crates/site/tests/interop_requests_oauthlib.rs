@@ -210,27 +210,12 @@ async fn requests_oauthlib_three_legged_flow() {
         assert_eq!(seen, expected);
 
         // The posts are there, seen by the site's own listing as the admin would see them.
-        let (token, secret) = three_legged(
-            &site,
-            &consumer,
-            authbroker_oauth1::SignatureMethod::HmacSha256,
-        )
-        .await;
+        let method = authbroker_oauth1::SignatureMethod::HmacSha256;
+        let access = site.three_legged(&consumer, method).await;
         let url = site.url("/wp-json/wp/v2/posts?status=any&per_page=100");
-        let header = authbroker_oauth1::Signer::new(
-            authbroker_oauth1::SignatureMethod::HmacSha256,
-            &consumer.key,
-            &consumer.secret,
-        )
-        .token(&token, &secret)
-        .sign("GET", &url, &[], &nonce(), now())
-        .unwrap();
-        let response = reqwest::Client::new()
-            .get(&url)
-            .header("Authorization", header.to_header_value())
-            .send()
-            .await
-            .unwrap();
+        let signer = authbroker_oauth1::Signer::new(method, &consumer.key, &consumer.secret)
+            .token(&access.token, &access.secret);
+        let response = signed("GET", &url, &signer).send().await.unwrap();
         assert_eq!(response.status(), 200);
         let posts: Value = response.json().await.unwrap();
         assert_eq!(posts.as_array().unwrap().len(), 2 * runs.len(), "{posts}");

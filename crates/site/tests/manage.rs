@@ -12,16 +12,10 @@ use common::*;
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 /// A signed `GET /wp-json/wp/v2/users/me` with an access token; the status.
-async fn users_me(site: &TestSite, key: &str, secret: &str, token: &(String, String)) -> u16 {
-    let url = site.url("/wp-json/wp/v2/users/me");
-    let header = Signer::new(SignatureMethod::HmacSha1, key, secret)
-        .token(&token.0, &token.1)
-        .sign("GET", &url, &[], &nonce(), now())
-        .unwrap()
-        .to_header_value();
-    reqwest::Client::new()
-        .get(&url)
-        .header("Authorization", header)
+async fn users_me(site: &TestSite, key: &str, secret: &str, access: &AccessToken) -> u16 {
+    let signer =
+        Signer::new(SignatureMethod::HmacSha1, key, secret).token(&access.token, &access.secret);
+    signed("GET", &site.url("/wp-json/wp/v2/users/me"), &signer)
         .header("Accept", "application/json")
         .send()
         .await
@@ -32,28 +26,8 @@ async fn users_me(site: &TestSite, key: &str, secret: &str, token: &(String, Str
 
 /// A signed `POST /oauth1/request` asking for JSON errors; the status and the error code (if any).
 async fn request_token(site: &TestSite, key: &str, secret: &str) -> (u16, String) {
-    let url = site.url("/oauth1/request");
-    let header = Signer::new(SignatureMethod::HmacSha1, key, secret)
-        .callback(CALLBACK)
-        .sign("POST", &url, &[], &nonce(), now())
-        .unwrap()
-        .to_header_value();
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("Authorization", header)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap();
-    let code = if status == 200 {
-        String::new()
-    } else {
-        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
-        error["code"].as_str().unwrap().to_owned()
-    };
-    (status, code)
+    let signer = Signer::new(SignatureMethod::HmacSha1, key, secret).callback(CALLBACK);
+    authbroker_testkit::try_request_token(&site.base, &signer).await
 }
 
 /// GET a page; status and body.
@@ -98,8 +72,7 @@ fn text_by_id(html: &str, id: &str) -> String {
 
 /// A signed-in browser and its CSRF token.
 async fn signed_in(site: &TestSite, login: &str, password: &str) -> (reqwest::Client, String) {
-    let browser = browser();
-    log_in(site, &browser, login, password).await;
+    let browser = site.logged_in(login, password).await;
     let (status, page) = get(&browser, &site.url("/wp-admin/connected-apps")).await;
     assert_eq!(status, 200, "{page}");
     let csrf = hidden_field(&page, "_csrf");
@@ -121,9 +94,9 @@ async fn connected_apps_show_one_row_per_app_and_revoke_it() {
         )
         .await
         .unwrap();
-        let first = three_legged(&site, &app, SignatureMethod::HmacSha1).await;
-        let second = three_legged(&site, &app, SignatureMethod::HmacSha256).await;
-        let kept = three_legged(&site, &other, SignatureMethod::HmacSha1).await;
+        let first = site.three_legged(&app, SignatureMethod::HmacSha1).await;
+        let second = site.three_legged(&app, SignatureMethod::HmacSha256).await;
+        let kept = site.three_legged(&other, SignatureMethod::HmacSha1).await;
         assert_eq!(users_me(&site, &app.key, &app.secret, &first).await, 200);
 
         let (browser, csrf) = signed_in(&site, &site.admin_login, &site.admin_password).await;
@@ -264,7 +237,9 @@ async fn admins_register_regenerate_block_and_delete_applications() {
             details_url: None,
             status: "active".into(),
         };
-        let token = three_legged(&site, &consumer, SignatureMethod::HmacSha1).await;
+        let token = site
+            .three_legged(&consumer, SignatureMethod::HmacSha1)
+            .await;
         let (_, list) = get(&browser, &site.url("/wp-admin/applications")).await;
         assert_eq!(list.matches("class=\"application\"").count(), 1);
         assert!(list.contains("<td class=\"app-users\">1</td>"), "{list}");

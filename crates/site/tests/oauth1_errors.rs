@@ -10,7 +10,6 @@ use std::sync::Arc;
 use authbroker_oauth1::{AuthorizationHeader, SignatureMethod, Signer, percent_encode};
 use authbroker_site::{Clock, Consumer, FixedClock, Role, create_user};
 use common::*;
-use reqwest::header::HeaderMap;
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 const SHA1: SignatureMethod = SignatureMethod::HmacSha1;
@@ -117,54 +116,6 @@ impl<'a> Call<'a> {
     }
 }
 
-/// What came back.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn content_type(&self) -> &str {
-        self.headers
-            .get("content-type")
-            .map_or("", |v| v.to_str().unwrap())
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} header in {self:?}"))
-            .to_str()
-            .unwrap()
-    }
-
-    fn location(&self) -> &str {
-        self.header("location")
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    /// A form-encoded OAuth success reply.
-    fn form_value(&self, name: &str) -> String {
-        assert_eq!(self.status, 200, "{}", self.body);
-        assert_eq!(self.content_type(), FORM_TYPE);
-        form_value(&self.body, name)
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.unwrap();
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
-}
-
 /// An OAuth endpoint error: plain text by default, the JSON envelope when the client asks for JSON. The
 /// request is built twice (each time with a fresh nonce).
 async fn expect_error(
@@ -240,9 +191,8 @@ async fn request_token(
 }
 
 async fn admin_browser(site: &TestSite) -> reqwest::Client {
-    let browser = browser();
-    log_in(site, &browser, &site.admin_login, &site.admin_password).await;
-    browser
+    site.logged_in(&site.admin_login, &site.admin_password)
+        .await
 }
 
 /// The consent page (asserting it is shown); returns its CSRF field.
@@ -1423,8 +1373,7 @@ async fn an_approved_token_belongs_to_the_approving_user() {
         .await
         .unwrap();
         let admin = admin_browser(&site).await;
-        let bob = browser();
-        log_in(&site, &bob, "bob", "bob's long password").await;
+        let bob = site.logged_in("bob", "bob's long password").await;
 
         let (key, secret) = request_token(&site, &consumer, Some(CALLBACK)).await;
         let approved = approve(&site, &admin, &key).await;
@@ -1483,8 +1432,7 @@ async fn oauth_takes_precedence_over_cookies() {
         )
         .await
         .unwrap();
-        let bob = browser();
-        log_in(&site, &bob, "bob", "bob's long password").await;
+        let bob = site.logged_in("bob", "bob's long password").await;
         let me = site.url("/wp-json/wp/v2/users/me");
 
         // The cookie alone: Bob.

@@ -12,7 +12,7 @@ async fn three_legged_flow_then_users_me() {
         let site = TestSite::start(backend).await;
         let consumer = site.consumer("http://127.0.0.1:9/callback").await;
         for method in [SignatureMethod::HmacSha1, SignatureMethod::HmacSha256] {
-            let (token, secret) = three_legged(&site, &consumer, method).await;
+            let AccessToken { token, secret } = site.three_legged(&consumer, method).await;
             assert_eq!(token.len(), 24);
             assert_eq!(secret.len(), 48);
             let url = site.url("/wp-json/wp/v2/users/me");

@@ -59,10 +59,13 @@ impl Caller {
 
     /// An app the user `login` approved through the whole three-legged flow.
     async fn user(site: &TestSite, consumer: &Consumer, login: &str, password: &str) -> Self {
-        let (token, secret) = access_token_for(site, consumer, login, password).await;
+        let user = ScriptedUser::new(login, password);
+        let access = site
+            .three_legged_as(consumer, SignatureMethod::HmacSha1, &user)
+            .await;
         Self {
             base: site.base.clone(),
-            credentials: Some((consumer.clone(), token, secret)),
+            credentials: Some((consumer.clone(), access.token, access.secret)),
         }
     }
 
@@ -89,10 +92,9 @@ impl Caller {
             }
         }
         if let Some((consumer, token, secret)) = &self.credentials {
-            let header = Signer::new(SignatureMethod::HmacSha1, &consumer.key, &consumer.secret)
-                .token(token, secret)
-                .sign(method, &url, &signed_form, &nonce(), now())
-                .unwrap();
+            let signer = Signer::new(SignatureMethod::HmacSha1, &consumer.key, &consumer.secret)
+                .token(token, secret);
+            let header = sign_now(&signer, method, &url, &signed_form);
             request = request.header("Authorization", header.to_header_value());
         }
         let response = request.send().await.unwrap();
@@ -119,63 +121,6 @@ impl Caller {
         assert_eq!(reply.status, 201, "{:?}", reply.body);
         reply.body
     }
-}
-
-/// The three-legged flow with `login` approving (the shared harness approves as the administrator).
-async fn access_token_for(
-    site: &TestSite,
-    consumer: &Consumer,
-    login: &str,
-    password: &str,
-) -> (String, String) {
-    let callback = "http://127.0.0.1:9/callback";
-    let method = SignatureMethod::HmacSha1;
-    let (status, body) = signed_post(
-        &site.url("/oauth1/request"),
-        Signer::new(method, &consumer.key, &consumer.secret).callback(callback),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let request_key = form_value(&body, "oauth_token");
-    let request_secret = form_value(&body, "oauth_token_secret");
-
-    let browser = browser();
-    log_in(site, &browser, login, password).await;
-    let consent = browser
-        .get(site.url(&format!("/oauth1/authorize?oauth_token={request_key}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(consent.status(), 200);
-    let csrf = hidden_field(&consent.text().await.unwrap(), "_csrf");
-    let approved = browser
-        .post(site.url("/oauth1/authorize"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("oauth_token", &request_key),
-            ("wp-submit", "authorize"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 303);
-    let location = approved.headers()["location"].to_str().unwrap().to_owned();
-    let verifier = form_value(location.split_once('?').unwrap().1, "oauth_verifier");
-
-    let (status, body) = signed_post(
-        &site.url("/oauth1/access"),
-        Signer::new(method, &consumer.key, &consumer.secret)
-            .token(&request_key, &request_secret)
-            .verifier(&verifier),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    (
-        form_value(&body, "oauth_token"),
-        form_value(&body, "oauth_token_secret"),
-    )
 }
 
 /// A site, an app, and callers acting as the administrator, an author, another author and a subscriber.
@@ -657,13 +602,9 @@ async fn permissions_follow_wordpress() {
         // A bad signature is an OAuth error, never an anonymous success.
         let consumer = w.site.consumer("oob").await;
         let url = w.site.url("/wp-json/wp/v2/posts");
-        let header = Signer::new(SignatureMethod::HmacSha1, &consumer.key, "wrong secret")
-            .token("nonexistenttoken", "nope")
-            .sign("POST", &url, &[], &nonce(), now())
-            .unwrap();
-        let response = reqwest::Client::new()
-            .post(&url)
-            .header("Authorization", header.to_header_value())
+        let signer = Signer::new(SignatureMethod::HmacSha1, &consumer.key, "wrong secret")
+            .token("nonexistenttoken", "nope");
+        let response = signed("POST", &url, &signer)
             .json(&fields)
             .send()
             .await

@@ -6,45 +6,13 @@ mod common;
 
 use authbroker_oauth1::{AuthorizationHeader, SignatureMethod, Signer};
 use authbroker_site::Consumer;
+use authbroker_testkit::{access_token, request_token};
 use common::*;
-use reqwest::header::HeaderMap;
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 const SHA1: SignatureMethod = SignatureMethod::HmacSha1;
 const FORM_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 const TEXT_TYPE: &str = "text/plain; charset=utf-8";
-
-/// What came back.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Reply {
-    let response = request.send().await.unwrap();
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
-}
-
-/// Signs `method url` (no body parameters) with a fresh nonce, now.
-fn sign(signer: &Signer<'_>, method: &str, url: &str) -> AuthorizationHeader {
-    signer.sign(method, url, &[], &nonce(), now()).unwrap()
-}
 
 fn with_oauth(
     request: reqwest::RequestBuilder,
@@ -59,16 +27,12 @@ fn signer<'a>(consumer: &'a Consumer, token: &'a str, secret: &'a str) -> Signer
 
 /// `POST /oauth1/revoke` signed by `signer` (a fresh nonce each call).
 fn revoke_request(site: &TestSite, signer: &Signer<'_>) -> reqwest::RequestBuilder {
-    let url = site.url("/oauth1/revoke");
-    let oauth = sign(signer, "POST", &url);
-    with_oauth(reqwest::Client::new().post(url), &oauth)
+    signed("POST", &site.url("/oauth1/revoke"), signer)
 }
 
 /// A signed `GET /wp-json/wp/v2/users/me`.
 async fn me(site: &TestSite, signer: &Signer<'_>) -> Reply {
-    let url = site.url("/wp-json/wp/v2/users/me");
-    let oauth = sign(signer, "GET", &url);
-    send(with_oauth(reqwest::Client::new().get(url), &oauth)).await
+    send(signed("GET", &site.url("/wp-json/wp/v2/users/me"), signer)).await
 }
 
 /// The token still authenticates REST calls as the admin.
@@ -115,8 +79,11 @@ async fn revoking_ends_only_the_signing_token() {
     for backend in BACKENDS {
         let site = TestSite::start(backend).await;
         let consumer = site.consumer(CALLBACK).await;
-        let (token, secret) = three_legged(&site, &consumer, SHA1).await;
-        let (other, other_secret) = three_legged(&site, &consumer, SHA1).await;
+        let AccessToken { token, secret } = site.three_legged(&consumer, SHA1).await;
+        let AccessToken {
+            token: other,
+            secret: other_secret,
+        } = site.three_legged(&consumer, SHA1).await;
         let revoked = signer(&consumer, &token, &secret);
         let kept = signer(&consumer, &other, &other_secret);
         assert_token_works(&site, &revoked).await;
@@ -147,7 +114,7 @@ async fn revoking_ends_only_the_signing_token() {
         let form = [("reason".to_owned(), "disconnect".to_owned())];
         let sha256 = Signer::new(SignatureMethod::HmacSha256, &consumer.key, &consumer.secret)
             .token(&other, &other_secret);
-        let oauth = sha256.sign("POST", &url, &form, &nonce(), now()).unwrap();
+        let oauth = sign_now(&sha256, "POST", &url, &form);
         let mut body = form.to_vec();
         body.extend(oauth.params.iter().cloned());
         let reply = send(reqwest::Client::new().post(&url).form(&body)).await;
@@ -164,7 +131,7 @@ async fn a_wrong_signature_revokes_nothing() {
         let site = TestSite::start(backend).await;
         let consumer = site.consumer(CALLBACK).await;
         let stranger = site.consumer(CALLBACK).await;
-        let (token, secret) = three_legged(&site, &consumer, SHA1).await;
+        let AccessToken { token, secret } = site.three_legged(&consumer, SHA1).await;
 
         // The wrong token secret, the wrong consumer secret.
         let wrong_token_secret = signer(&consumer, &token, "wrong");
@@ -186,7 +153,7 @@ async fn a_wrong_signature_revokes_nothing() {
         .await;
         // Signed for another URL than the one it is sent to.
         let right = signer(&consumer, &token, &secret);
-        let oauth = sign(&right, "POST", &site.url("/oauth1/access"));
+        let oauth = sign_now(&right, "POST", &site.url("/oauth1/access"), &[]);
         let reply = send(with_oauth(
             reqwest::Client::new().post(site.url("/oauth1/revoke")),
             &oauth,
@@ -223,7 +190,7 @@ async fn replayed_nonces_are_refused() {
     for backend in BACKENDS {
         let site = TestSite::start(backend).await;
         let consumer = site.consumer(CALLBACK).await;
-        let (token, secret) = three_legged(&site, &consumer, SHA1).await;
+        let AccessToken { token, secret } = site.three_legged(&consumer, SHA1).await;
         let right = signer(&consumer, &token, &secret);
         let revoke_url = site.url("/oauth1/revoke");
 
@@ -263,7 +230,7 @@ async fn replayed_nonces_are_refused() {
         assert_token_works(&site, &right).await;
 
         // The successful revocation replayed: refused (the token is gone before the nonce is looked at).
-        let oauth = sign(&right, "POST", &revoke_url);
+        let oauth = sign_now(&right, "POST", &revoke_url, &[]);
         let reply = send(with_oauth(reqwest::Client::new().post(&revoke_url), &oauth)).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let replay = send(with_oauth(reqwest::Client::new().post(&revoke_url), &oauth)).await;
@@ -320,15 +287,11 @@ async fn revocation_needs_an_access_token() {
         .await;
 
         // A request token cannot revoke, and is not consumed by trying: it is still exchanged afterwards.
-        let (status, body) = signed_post(
-            &site.url("/oauth1/request"),
+        let (request_key, request_secret) = request_token(
+            &site.base,
             Signer::new(SHA1, &consumer.key, &consumer.secret).callback(CALLBACK),
-            &[],
         )
         .await;
-        assert_eq!(status, 200, "{body}");
-        let request_key = form_value(&body, "oauth_token");
-        let request_secret = form_value(&body, "oauth_token_secret");
         let with_request_token = signer(&consumer, &request_key, &request_secret);
         expect_error(
             || revoke_request(&site, &with_request_token),
@@ -337,29 +300,9 @@ async fn revocation_needs_an_access_token() {
             "Invalid token",
         )
         .await;
-        let browser = browser();
-        log_in(&site, &browser, &site.admin_login, &site.admin_password).await;
-        let page = browser
-            .get(site.url(&format!("/oauth1/authorize?oauth_token={request_key}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = hidden_field(&page, "_csrf");
-        let approved = browser
-            .post(site.url("/oauth1/authorize"))
-            .form(&[
-                ("_csrf", csrf.as_str()),
-                ("oauth_token", &request_key),
-                ("wp-submit", "authorize"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(approved.status(), 303);
-        let location = approved.headers()["location"].to_str().unwrap().to_owned();
+        let admin = site.admin();
+        admin.log_in(&site.base).await;
+        let location = admin.approve(&site.base, &request_key).await;
         let verifier = form_value(location.split_once('?').unwrap().1, "oauth_verifier");
         // Approved but not exchanged: still not an access token.
         expect_error(
@@ -369,17 +312,13 @@ async fn revocation_needs_an_access_token() {
             "Invalid token",
         )
         .await;
-        let (status, body) = signed_post(
-            &site.url("/oauth1/access"),
+        let AccessToken { token, secret } = access_token(
+            &site.base,
             Signer::new(SHA1, &consumer.key, &consumer.secret)
                 .token(&request_key, &request_secret)
                 .verifier(&verifier),
-            &[],
         )
         .await;
-        assert_eq!(status, 200, "{body}");
-        let token = form_value(&body, "oauth_token");
-        let secret = form_value(&body, "oauth_token_secret");
         assert_token_works(&site, &signer(&consumer, &token, &secret)).await;
         site.cleanup().await;
     }
@@ -389,7 +328,7 @@ async fn revocation_needs_an_access_token() {
 async fn post_only_with_cors() {
     let site = TestSite::start(Backend::Sqlite).await;
     let consumer = site.consumer(CALLBACK).await;
-    let (token, secret) = three_legged(&site, &consumer, SHA1).await;
+    let AccessToken { token, secret } = site.three_legged(&consumer, SHA1).await;
     let right = signer(&consumer, &token, &secret);
     let url = site.url("/oauth1/revoke");
     let origin = "https://app.example";
@@ -397,7 +336,7 @@ async fn post_only_with_cors() {
     // GET, signed or not, is not revocation: 405, and the token lives on.
     let reply = send(reqwest::Client::new().get(&url)).await;
     assert_eq!(reply.status, 405);
-    let oauth = sign(&right, "GET", &url);
+    let oauth = sign_now(&right, "GET", &url, &[]);
     let reply = send(with_oauth(reqwest::Client::new().get(&url), &oauth)).await;
     assert_eq!(reply.status, 405);
     assert_token_works(&site, &right).await;

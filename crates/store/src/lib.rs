@@ -4,6 +4,13 @@
 //! seconds, no AUTOINCREMENT/SERIAL) through `sqlx::Any`, so a single query string runs on the embedded SQLite
 //! file that `demo` uses and on the PostgreSQL that several nodes share. This crate opens the pool with the
 //! right per-backend settings, applies a service's migrations, and makes throwaway databases for tests.
+//!
+//! It also holds the one storage component both services need word for word: the OAuth 1.0a nonce store
+//! ([`nonces`]), whose writer task batches inserts so that concurrent signed requests share a commit
+//! instead of queueing for SQLite's single writer, with the batching plumbing it shares with the site's
+//! access grant reader ([`batch`]). Keeping it here means replay protection behaves the same on the broker's
+//! R1 as on the site's endpoints. It reports replays and outages as its own [`nonces::NonceError`]; each
+//! service maps that onto the protocol's error codes, so this crate knows nothing of OAuth's wire format.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,9 +21,12 @@ use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 
 pub use sqlx;
 
+pub mod batch;
+pub mod nonces;
+
 /// Connections of the SQLite pool, all opened up front. Each has its own worker thread; under WAL readers
-/// never wait for the writer (the site's nonce writer holds one connection while it commits a batch). On a
-/// 2-core machine 6 measured best for signed REST reads (4: −3 %, 8: no better; BENCHMARKS.md).
+/// never wait for the writer (the service's nonce writer holds one connection while it commits a batch).
+/// On a 2-core machine 6 measured best for signed REST reads (4: −3 %, 8: no better; BENCHMARKS.md).
 const SQLITE_CONNECTIONS: u32 = 6;
 
 /// Which database is behind a [`Store`].

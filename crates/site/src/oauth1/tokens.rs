@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use authbroker_store::batch::{CHUNKS, HeldConnection, MAX_BATCH, split};
 use authbroker_store::sqlx::{self, AnyConnection, AnyPool, Row, any::AnyRow};
 use tokio::sync::{mpsc, oneshot};
 
@@ -247,7 +248,7 @@ struct Lookup {
 impl GrantReader {
     /// Starts the reader task on the current runtime; it stops when the handle is dropped.
     pub(crate) fn spawn(pool: AnyPool) -> Self {
-        let (queue, receiver) = mpsc::channel(4 * super::nonces::MAX_BATCH);
+        let (queue, receiver) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(read_batches(pool, receiver));
         Self { queue }
     }
@@ -275,14 +276,11 @@ impl GrantReader {
 }
 
 async fn read_batches(pool: AnyPool, mut receiver: mpsc::Receiver<Lookup>) {
-    let statements: Vec<(usize, String)> = super::nonces::CHUNKS
-        .iter()
-        .map(|&n| (n, grant_sql(n)))
-        .collect();
-    let mut connection = super::nonces::HeldConnection::new(pool);
-    let mut batch = Vec::with_capacity(super::nonces::MAX_BATCH);
+    let statements: Vec<(usize, String)> = CHUNKS.iter().map(|&n| (n, grant_sql(n))).collect();
+    let mut connection = HeldConnection::new(pool);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     while connection
-        .next_batch(&mut receiver, &mut batch, super::nonces::MAX_BATCH)
+        .next_batch(&mut receiver, &mut batch, MAX_BATCH)
         .await
         > 0
     {
@@ -327,7 +325,7 @@ async fn read_grants(
 ) -> Result<HashMap<String, AccessGrant>, SiteError> {
     let mut grants = HashMap::with_capacity(keys.len());
     let mut rest = keys;
-    for n in super::nonces::split(keys.len()) {
+    for n in split(keys.len()) {
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
         let sql = statements

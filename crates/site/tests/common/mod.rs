@@ -1,15 +1,22 @@
-//! Test support: a real site on an ephemeral loopback port, on SQLite or PostgreSQL, and a scripted user.
+//! Test support: a real site on an ephemeral loopback port, on SQLite or PostgreSQL. What is not about
+//! starting a site (signed requests, the scripted user, the three-legged flow) is in `authbroker-testkit`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 use std::sync::Arc;
 
-use authbroker_oauth1::{SignatureMethod, Signer, parse_form};
+use authbroker_oauth1::SignatureMethod;
 use authbroker_site::{
     Clock, Consumer, NewConsumer, Role, SiteConfig, SiteState, SystemClock, create_user,
     register_consumer, router,
 };
 #[allow(unused_imports)]
-pub use authbroker_testkit::{browser, hidden_field, nonce, now};
+pub use authbroker_testkit::{
+    AccessToken, Reply, ScriptedUser, browser, form_value, hidden_field, nonce, now, send,
+    sign_now, signed, signed_post,
+};
+
+/// The callback the sites' test apps register and the three-legged flow uses.
+pub const TEST_CALLBACK: &str = "http://127.0.0.1:9/callback";
 
 /// Which database a test site runs on. Every storage-touching test runs on both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +27,41 @@ pub enum Backend {
 
 pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
+/// The database of one test: SQLite in the site's data directory (no URL), or a fresh PostgreSQL database.
+pub struct TestDatabase {
+    pg: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let server = authbroker_store::testing::postgres_url().expect(
+                    "AUTHBROKER_TEST_DATABASE_URL must name the test PostgreSQL (scripts/test sets it)",
+                );
+                let url = authbroker_store::testing::create_postgres_database(&server)
+                    .await
+                    .unwrap();
+                Some((server, url))
+            }
+        };
+        Self { pg }
+    }
+
+    /// The `database_url` for the site's configuration.
+    pub fn url(&self) -> Option<String> {
+        self.pg.as_ref().map(|(_, url)| url.clone())
+    }
+
+    /// Drops the PostgreSQL database (best effort); close the pools on it first.
+    pub async fn drop(self) {
+        if let Some((server, url)) = &self.pg {
+            let _ = authbroker_store::testing::drop_postgres_database(server, url).await;
+        }
+    }
+}
+
 /// A running site.
 pub struct TestSite {
     pub state: SiteState,
@@ -27,7 +69,7 @@ pub struct TestSite {
     pub admin_login: String,
     pub admin_password: String,
     _dir: tempfile::TempDir,
-    pg: Option<(String, String)>,
+    database: TestDatabase,
 }
 
 impl TestSite {
@@ -47,17 +89,8 @@ impl TestSite {
         let mut config = SiteConfig::new(base.clone());
         config.name = "Test Site".into();
         config.data_dir = dir.path().to_path_buf();
-        let mut pg = None;
-        if backend == Backend::Postgres {
-            let server = authbroker_store::testing::postgres_url().expect(
-                "AUTHBROKER_TEST_DATABASE_URL must name the test PostgreSQL (scripts/test sets it)",
-            );
-            let url = authbroker_store::testing::create_postgres_database(&server)
-                .await
-                .unwrap();
-            config.database_url = Some(url.clone());
-            pg = Some((server, url));
-        }
+        let database = TestDatabase::create(backend).await;
+        config.database_url = database.url();
         configure(&mut config);
         let state = SiteState::open(config, clock).await.unwrap();
         create_user(
@@ -80,7 +113,7 @@ impl TestSite {
             admin_login: "admin".into(),
             admin_password: "correct horse battery".into(),
             _dir: dir,
-            pg,
+            database,
         }
     }
 
@@ -101,124 +134,46 @@ impl TestSite {
         .unwrap()
     }
 
+    /// A person at a browser who will log in as the site's administrator.
+    pub fn admin(&self) -> ScriptedUser {
+        ScriptedUser::new(&self.admin_login, &self.admin_password)
+    }
+
+    /// A browser logged in as `login`.
+    pub async fn logged_in(&self, login: &str, password: &str) -> reqwest::Client {
+        let user = ScriptedUser::new(login, password);
+        user.log_in(&self.base).await;
+        user.client
+    }
+
+    /// The whole three-legged flow for `consumer` with [`TEST_CALLBACK`], the administrator approving.
+    pub async fn three_legged(&self, consumer: &Consumer, method: SignatureMethod) -> AccessToken {
+        self.three_legged_as(consumer, method, &self.admin()).await
+    }
+
+    /// The whole three-legged flow for `consumer` with [`TEST_CALLBACK`], `user` approving.
+    pub async fn three_legged_as(
+        &self,
+        consumer: &Consumer,
+        method: SignatureMethod,
+        user: &ScriptedUser,
+    ) -> AccessToken {
+        authbroker_testkit::three_legged_with(
+            &self.base,
+            &consumer.key,
+            &consumer.secret,
+            method,
+            TEST_CALLBACK,
+            user,
+        )
+        .await
+    }
+
     /// Drops the PostgreSQL database of this site (best effort).
     pub async fn cleanup(self) {
-        if let Some((server, url)) = &self.pg {
+        if self.database.pg.is_some() {
             self.state.store().pool().close().await;
-            let _ = authbroker_store::testing::drop_postgres_database(server, url).await;
         }
+        self.database.drop().await;
     }
-}
-
-/// A scripted user: logs in through the login form.
-pub async fn log_in(site: &TestSite, browser: &reqwest::Client, login: &str, password: &str) {
-    let page = browser
-        .get(site.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden_field(&page, "_csrf");
-    let response = browser
-        .post(site.url("/login"))
-        .form(&[
-            ("log", login),
-            ("pwd", password),
-            ("_csrf", &csrf),
-            ("redirect_to", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "login should redirect");
-}
-
-/// Signs and sends an OAuth request with form-encoded body params; returns status and body.
-pub async fn signed_post(
-    url: &str,
-    signer: Signer<'_>,
-    form: &[(String, String)],
-) -> (u16, String) {
-    let header = signer.sign("POST", url, form, &nonce(), now()).unwrap();
-    let response = reqwest::Client::new()
-        .post(url)
-        .header("Authorization", header.to_header_value())
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-/// Credentials from a form-encoded OAuth reply.
-pub fn form_value(body: &str, name: &str) -> String {
-    parse_form(body)
-        .unwrap()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no {name} in {body}"))
-        .1
-}
-
-/// The whole three-legged flow with a scripted user approving; returns the access token and secret.
-pub async fn three_legged(
-    site: &TestSite,
-    consumer: &Consumer,
-    method: SignatureMethod,
-) -> (String, String) {
-    let callback = "http://127.0.0.1:9/callback";
-    let (status, body) = signed_post(
-        &site.url("/oauth1/request"),
-        Signer::new(method, &consumer.key, &consumer.secret).callback(callback),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(form_value(&body, "oauth_callback_confirmed"), "true");
-    let request_key = form_value(&body, "oauth_token");
-    let request_secret = form_value(&body, "oauth_token_secret");
-
-    let browser = browser();
-    log_in(site, &browser, &site.admin_login, &site.admin_password).await;
-    let consent = browser
-        .get(site.url(&format!("/oauth1/authorize?oauth_token={request_key}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(consent.status(), 200);
-    let page = consent.text().await.unwrap();
-    let csrf = hidden_field(&page, "_csrf");
-    let approved = browser
-        .post(site.url("/oauth1/authorize"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("oauth_token", &request_key),
-            ("wp-submit", "authorize"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 303);
-    let location = approved.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with(callback), "{location}");
-    let query = location.split_once('?').unwrap().1;
-    let verifier = form_value(query, "oauth_verifier");
-    assert_eq!(form_value(query, "oauth_token"), request_key);
-    assert_eq!(form_value(query, "wp_scope"), "*");
-
-    let (status, body) = signed_post(
-        &site.url("/oauth1/access"),
-        Signer::new(method, &consumer.key, &consumer.secret)
-            .token(&request_key, &request_secret)
-            .verifier(&verifier),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    (
-        form_value(&body, "oauth_token"),
-        form_value(&body, "oauth_token_secret"),
-    )
 }
