@@ -184,7 +184,8 @@ async fn seed_known_brokers(config: &SiteConfig, store: &Store, now: i64) -> Res
     Ok(())
 }
 
-/// Deletes expired security state once a minute; stops when the state is dropped.
+/// Deletes expired security state (nonces, request tokens, login sessions) once a minute; stops when the
+/// state is dropped.
 fn spawn_pruning(state: Weak<Inner>) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_secs(60));
@@ -194,6 +195,9 @@ fn spawn_pruning(state: Weak<Inner>) {
             let state = SiteState(inner);
             if let Err(err) = crate::oauth1::prune_expired(&state).await {
                 tracing::warn!(%err, "pruning expired OAuth state failed");
+            }
+            if let Err(err) = crate::accounts::prune_sessions(&state).await {
+                tracing::warn!(%err, "pruning expired sessions failed");
             }
         }
     });

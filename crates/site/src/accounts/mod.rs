@@ -3,6 +3,8 @@
 mod pages;
 mod sessions;
 
+pub(crate) use sessions::prune as prune_sessions;
+
 use authbroker_store::sqlx::{self, Row, any::AnyRow};
 use axum::Router;
 

@@ -103,6 +103,15 @@ pub(crate) async fn end_session(
     cookie.clear().map_err(cookie_error)
 }
 
+/// Deletes expired sessions (a browser that never logs out leaves its row behind); returns how many.
+pub(crate) async fn prune(state: &SiteState) -> Result<u64, SiteError> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(state.now())
+        .execute(state.db())
+        .await?
+        .rows_affected())
+}
+
 /// The CSRF token to put in a form, and the `Set-Cookie` to send when the browser has none yet.
 pub(crate) fn csrf_cookie_value(
     state: &SiteState,
@@ -137,8 +146,30 @@ pub(crate) fn require_csrf_header(headers: &HeaderMap) -> Result<(), SiteError> 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use axum::http::header;
+
+    #[tokio::test]
+    async fn expired_sessions_are_pruned_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::SiteConfig::new("https://site.example".to_owned());
+        config.data_dir = dir.path().to_owned();
+        let clock = std::sync::Arc::new(crate::FixedClock::new(1_700_000_000));
+        let state = SiteState::open(config, clock.clone()).await.unwrap();
+        let user = crate::create_user(&state, "ada", "Ada", "", "a password", crate::Role::Author)
+            .await
+            .unwrap();
+        start_session(&state, &user.id).await.unwrap();
+        clock.advance(SESSION_LIFETIME + 1);
+        start_session(&state, &user.id).await.unwrap();
+        assert_eq!(prune(&state).await.unwrap(), 1);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(state.db())
+            .await
+            .unwrap();
+        assert_eq!(left, 1);
+    }
 
     #[test]
     fn csrf_errors_are_the_wordpress_nonce_error() {
