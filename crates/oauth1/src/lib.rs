@@ -62,6 +62,6 @@ pub use request::{RequestError, RequestParts, SignedRequest};
 pub use signature::{SignatureMethod, UnknownSignatureMethod, sign, signing_key, verify};
 pub use signer::Signer;
 pub use verify::{
-    Checked, DEFAULT_TIMESTAMP_WINDOW, MemoryNonceStore, NonceKey, NonceStore,
-    NonceStoreUnavailable, Secrets, Verifier, VerifyError,
+    Checked, DEFAULT_TIMESTAMP_WINDOW, MAX_IDENTIFIER_LEN, MemoryNonceStore, NonceKey, NonceStore,
+    NonceStoreUnavailable, Secrets, Verifier, VerifyError, storable_identifier,
 };

@@ -42,13 +42,30 @@ pub enum VerifyError {
     NonceAlreadyUsed,
     /// The nonce store could not answer; the request must not be accepted.
     NonceStoreUnavailable,
+    /// A consumer key, token or nonce no store can hold (a NUL character, over [`MAX_IDENTIFIER_LEN`]
+    /// bytes): refused before any lookup, where PostgreSQL would fail the whole batched statement it rides
+    /// in (text cannot hold NUL; index entries are capped) and with it every other request of the batch.
+    InvalidParameter(&'static str),
+}
+
+/// The longest consumer key, token or nonce accepted. Generated values are far shorter (WordPress: 12, 24
+/// and 32 characters); database keys and indexes stay small.
+pub const MAX_IDENTIFIER_LEN: usize = 255;
+
+/// Whether `value` can be stored and looked up as a consumer key, token or nonce: 1 to
+/// [`MAX_IDENTIFIER_LEN`] bytes without NUL (PostgreSQL text cannot hold NUL). Anything else a client
+/// sends is its own business (the signature covers it).
+pub fn storable_identifier(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_IDENTIFIER_LEN && !value.contains('\0')
 }
 
 impl VerifyError {
     /// The protocol error code.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Malformed(_) | Self::MissingParameters(_) => ErrorCode::OAuth1MissingParameter,
+            Self::Malformed(_) | Self::MissingParameters(_) | Self::InvalidParameter(_) => {
+                ErrorCode::OAuth1MissingParameter
+            }
             Self::InvalidSignatureMethod(_) => ErrorCode::OAuth1InvalidSignatureMethod,
             Self::InvalidTimestamp => ErrorCode::OAuth1InvalidTimestamp,
             Self::ConsumerNotFound => ErrorCode::ConsumerNotFound,
@@ -63,7 +80,7 @@ impl VerifyError {
     /// request (400) and an unavailable nonce store is a temporary server condition (503).
     pub fn status(&self) -> u16 {
         match self {
-            Self::Malformed(_) => 400,
+            Self::Malformed(_) | Self::InvalidParameter(_) => 400,
             Self::NonceStoreUnavailable => 503,
             other => other.code().default_status(),
         }
@@ -90,6 +107,7 @@ impl fmt::Display for VerifyError {
             Self::NonceStoreUnavailable => {
                 f.write_str("Replay protection is unavailable, try again")
             }
+            Self::InvalidParameter(name) => write!(f, "Invalid OAuth parameter {name}"),
         }
     }
 }
@@ -253,13 +271,23 @@ impl Verifier {
         if (timestamp - now).abs() > self.window {
             return Err(VerifyError::InvalidTimestamp);
         }
+        let token = request.param("oauth_token").unwrap_or_default();
+        for (name, value, required) in [
+            ("oauth_consumer_key", get("oauth_consumer_key"), true),
+            ("oauth_token", token, false),
+            ("oauth_nonce", get("oauth_nonce"), true),
+        ] {
+            if (required || !value.is_empty()) && !storable_identifier(value) {
+                return Err(VerifyError::InvalidParameter(name));
+            }
+        }
         Ok(Checked {
             request,
             method,
             timestamp,
             expires_at: timestamp.saturating_add(self.window),
             consumer_key: get("oauth_consumer_key"),
-            token: request.param("oauth_token").unwrap_or_default(),
+            token,
             nonce: get("oauth_nonce"),
             signature: get("oauth_signature"),
         })
@@ -425,6 +453,66 @@ mod tests {
                 .verify(&req, NOW, secrets, &mut store)
                 .unwrap_err(),
             VerifyError::NonceAlreadyUsed
+        );
+    }
+
+    #[test]
+    fn identifiers_no_store_can_hold_are_refused_before_any_lookup() {
+        let long = "n".repeat(MAX_IDENTIFIER_LEN + 1);
+        for nonce in ["\0", "a\0b", long.as_str()] {
+            let req = request(&signed(SignatureMethod::HmacSha1, NOW, nonce));
+            let err = Verifier::new().check(&req, NOW).unwrap_err();
+            assert_eq!(
+                err,
+                VerifyError::InvalidParameter("oauth_nonce"),
+                "{nonce:?}"
+            );
+            assert_eq!(err.status(), 400);
+            assert_eq!(err.code(), ErrorCode::OAuth1MissingParameter);
+            assert_eq!(err.to_string(), "Invalid OAuth parameter oauth_nonce");
+        }
+        // What clients send: digits, letters, base64, hex, even spaces and non-ASCII, up to the limit.
+        let longest = "n".repeat(MAX_IDENTIFIER_LEN);
+        for nonce in [
+            "1234567890",
+            "aB3+/=",
+            "0f9e-8d7c",
+            "with space",
+            "naïve",
+            longest.as_str(),
+        ] {
+            let req = request(&signed(SignatureMethod::HmacSha1, NOW, nonce));
+            assert!(Verifier::new().check(&req, NOW).is_ok(), "{nonce:?}");
+        }
+        let token = Signer::new(SignatureMethod::HmacSha1, "ck", "cs")
+            .token("t\0k", "ts")
+            .sign(
+                "GET",
+                "https://site.example/wp-json/wp/v2/users/me?context=edit",
+                &[],
+                "n",
+                NOW,
+            )
+            .unwrap()
+            .to_header_value();
+        assert_eq!(
+            Verifier::new().check(&request(&token), NOW).unwrap_err(),
+            VerifyError::InvalidParameter("oauth_token")
+        );
+        let consumer = Signer::new(SignatureMethod::HmacSha1, "c\0k", "cs")
+            .token("tk", "ts")
+            .sign(
+                "GET",
+                "https://site.example/wp-json/wp/v2/users/me?context=edit",
+                &[],
+                "n",
+                NOW,
+            )
+            .unwrap()
+            .to_header_value();
+        assert_eq!(
+            Verifier::new().check(&request(&consumer), NOW).unwrap_err(),
+            VerifyError::InvalidParameter("oauth_consumer_key")
         );
     }
 

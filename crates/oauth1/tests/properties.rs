@@ -62,6 +62,18 @@ fn non_empty_text() -> impl Strategy<Value = String> {
     text().prop_map(|s| if s.is_empty() { "x".to_owned() } else { s })
 }
 
+/// A consumer key, token or nonce: hard text that a store can hold (no NUL, at most 255 bytes, as the
+/// verifier requires).
+fn identifier() -> impl Strategy<Value = String> {
+    non_empty_text().prop_map(|text| {
+        let mut text = text.replace('\0', "0");
+        while text.len() > authbroker_oauth1::MAX_IDENTIFIER_LEN {
+            text.pop();
+        }
+        text
+    })
+}
+
 /// A parameter name that is not an OAuth protocol parameter, often repeated thanks to the small pool.
 fn plain_name() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -227,12 +239,12 @@ fn client_request(methods: &'static [SignatureMethod]) -> impl Strategy<Value = 
     );
     let credentials = (
         prop::sample::select(methods),
-        (non_empty_text(), text()),
-        prop::option::of((non_empty_text(), text())),
+        (identifier(), text()),
+        prop::option::of((identifier(), text())),
         prop::option::of(text()),
         prop::option::of(text()),
         any::<bool>(),
-        non_empty_text(),
+        identifier(),
         1_i64..100_000_000_000,
         -900_i64..=900,
     );

@@ -480,6 +480,27 @@ async fn invalid_requests_are_refused_in_protocol_order() {
                 "ba.unknown_broker",
                 None,
             ),
+            // NUL characters (PostgreSQL text cannot hold them) are refused, never a 500.
+            (
+                vec![
+                    ("client_id", "a\0pp"),
+                    ("broker", BROKER_A),
+                    ("verifier", &v),
+                    ("callback_url", CALLBACK),
+                ],
+                "ba.invalid_client_id",
+                None,
+            ),
+            (
+                vec![
+                    ("client_id", "app"),
+                    ("broker", "https://broker-a.example/\0"),
+                    ("verifier", &v),
+                    ("callback_url", CALLBACK),
+                ],
+                "ba.unknown_broker",
+                None,
+            ),
             // Broker IDs are compared as exact strings.
             (
                 vec![

@@ -944,3 +944,30 @@ async fn slugs_stay_unique_past_a_lookup_batch() {
         w.site.cleanup().await;
     }
 }
+
+/// NUL characters (which PostgreSQL text cannot hold) are dropped from posts, as WordPress's
+/// `wp_kses_no_null` drops them: the post is created on both backends instead of failing with a 500.
+#[tokio::test]
+async fn nul_characters_are_dropped_not_fatal() {
+    for backend in BACKENDS {
+        let w = World::new(backend).await;
+        let reply = w
+            .author
+            .send(
+                "POST",
+                "/wp-json/wp/v2/posts",
+                Body::Json(json!({"title": "Nul\u{0}ed", "content": "<p>a\u{0}b</p>", "status": "publish"})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{backend:?} {:?}", reply.body);
+        assert_eq!(reply.body["title"]["raw"], "Nuled");
+        assert_eq!(reply.body["content"]["raw"], "<p>ab</p>");
+        // An authorize URL naming a token with NUL is an invalid token, not a server error.
+        let page = w
+            .anonymous
+            .get("/oauth1/authorize?oauth_token=ab%00cd")
+            .await;
+        assert!(page.status < 500, "{backend:?} {}", page.status);
+        w.site.cleanup().await;
+    }
+}

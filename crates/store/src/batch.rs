@@ -6,9 +6,16 @@
 //! at most that many distinct statements however its batches vary, and it keeps one connection between
 //! batches ([`HeldConnection`]).
 
+use std::time::{Duration, Instant};
+
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::mpsc;
+
+/// A held connection idle for longer than this goes back to the pool before the next batch, which takes a
+/// checked one instead: a server restart, a failover or a NAT that drops idle flows would otherwise fail the
+/// first batch after a quiet spell (every request in it answered 503).
+pub const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
 /// The most requests one batch carries.
 pub const MAX_BATCH: usize = 256;
@@ -33,18 +40,27 @@ pub fn split(mut n: usize) -> Vec<usize> {
 /// The pool connection a batching task keeps between batches, which saves the pool's acquire and its check
 /// on release (a round trip to SQLite's worker thread) per batch. It goes back to the pool after a failure
 /// (the pool closes it if it is broken, and the next batch takes another) and as soon as the pool is
-/// closed, so that closing never waits for it.
+/// closed, so that closing never waits for it, and once it has been idle for [`IDLE_LIMIT`].
 #[derive(Debug)]
 pub struct HeldConnection {
     pool: AnyPool,
     connection: Option<PoolConnection<Any>>,
+    last_used: Instant,
+    idle_limit: Duration,
 }
 
 impl HeldConnection {
     pub fn new(pool: AnyPool) -> Self {
+        Self::with_idle_limit(pool, IDLE_LIMIT)
+    }
+
+    /// With another idle limit than [`IDLE_LIMIT`] (tests).
+    pub fn with_idle_limit(pool: AnyPool, idle_limit: Duration) -> Self {
         Self {
             pool,
             connection: None,
+            last_used: Instant::now(),
+            idle_limit,
         }
     }
 
@@ -54,10 +70,16 @@ impl HeldConnection {
             self.connection = None;
             return Err(sqlx::Error::PoolClosed);
         }
-        let connection = match self.connection.take() {
+        let now = Instant::now();
+        let held = self
+            .connection
+            .take()
+            .filter(|_| now.saturating_duration_since(self.last_used) < self.idle_limit);
+        let connection = match held {
             Some(connection) => connection,
             None => self.pool.acquire().await?,
         };
+        self.last_used = now;
         Ok(&mut **self.connection.insert(connection))
     }
 
@@ -90,7 +112,46 @@ impl HeldConnection {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    /// A held connection whose server side died while it sat idle is not used again: the next batch gets a
+    /// checked one from the pool.
+    #[tokio::test]
+    async fn an_idle_connection_is_not_trusted() {
+        let Some(server) = crate::testing::postgres_url() else {
+            panic!(
+                "AUTHBROKER_TEST_DATABASE_URL must name the test PostgreSQL (scripts/test sets it)"
+            );
+        };
+        let url = crate::testing::create_postgres_database(&server)
+            .await
+            .unwrap();
+        let store = crate::Store::connect(&url).await.unwrap();
+        let mut held =
+            HeldConnection::with_idle_limit(store.pool().clone(), Duration::from_millis(100));
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(held.get().await.unwrap())
+            .await
+            .unwrap();
+        // The server ends that backend (a restart, a failover, an idle timeout on the way).
+        let killer = crate::Store::connect(&url).await.unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(killer.pool())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(held.get().await.unwrap())
+            .await
+            .expect("a fresh connection after the idle limit");
+        assert_eq!(one, 1);
+        drop(held);
+        store.pool().close().await;
+        killer.pool().close().await;
+        let _ = crate::testing::drop_postgres_database(&server, &url).await;
+    }
 
     #[test]
     fn batches_split_into_few_statement_shapes() {

@@ -136,7 +136,7 @@ pub(super) async fn validate(
     let verifier = param("verifier");
     let callback = param("callback_url");
 
-    if client_id.is_empty() || client_id.len() > MAX_ID_LEN {
+    if client_id.is_empty() || client_id.len() > MAX_ID_LEN || client_id.contains('\0') {
         return Err(SiteError::protocol(
             ErrorCode::BaInvalidClientId,
             "The client ID must be between 1 and 255 characters.",
@@ -154,7 +154,13 @@ pub(super) async fn validate(
             "The callback URL must be an absolute URL with a host.",
         ));
     }
-    let Some(verification_url) = verification_url(state, &broker_id).await? else {
+    // A broker ID with NUL names no known broker (and PostgreSQL could not even look it up).
+    let known = if broker_id.contains('\0') {
+        None
+    } else {
+        verification_url(state, &broker_id).await?
+    };
+    let Some(verification_url) = known else {
         return Err(SiteError::protocol(
             ErrorCode::BaUnknownBroker,
             "The broker is not known to this site.",
@@ -167,12 +173,17 @@ pub(super) async fn validate(
         ));
     }
 
-    let name = match params.get("client_name").map(str::trim) {
+    // NUL characters are dropped from display text, as WordPress's `wp_kses_no_null` does.
+    let client_name = params.get("client_name").map(|n| n.replace('\0', ""));
+    let name = match client_name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => truncate(name, MAX_NAME_CHARS),
         _ => truncate(&client_id, MAX_NAME_CHARS),
     };
     let description = truncate(
-        params.get("client_description").unwrap_or_default(),
+        &params
+            .get("client_description")
+            .unwrap_or_default()
+            .replace('\0', ""),
         MAX_DESCRIPTION_CHARS,
     );
     let details_url = params

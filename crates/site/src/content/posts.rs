@@ -489,11 +489,13 @@ fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, S
 
 /// A text field: a string, or WordPress's `{"raw": "..."}` object; `null` is as if absent.
 fn text_param(params: &Map<String, Value>, name: &str) -> Result<Option<String>, SiteError> {
+    // NUL characters are dropped, as WordPress's `wp_kses_no_null` does (PostgreSQL text cannot hold them).
+    let text = |s: &String| Some(s.replace('\0', ""));
     match params.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(text(s)),
         Some(Value::Object(object)) => match object.get("raw") {
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => Ok(text(s)),
             _ => Err(invalid_param(name)),
         },
         Some(_) => Err(invalid_param(name)),

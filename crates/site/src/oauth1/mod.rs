@@ -297,9 +297,13 @@ async fn live_request_token(
         )
         .with_status(400)
     })?;
+    let invalid = || SiteError::protocol(ErrorCode::OAuth1InvalidToken, "Invalid token");
+    if !authbroker_oauth1::storable_identifier(key) {
+        return Err(invalid());
+    }
     let token = tokens::request_token(state, key)
         .await?
-        .ok_or_else(|| SiteError::protocol(ErrorCode::OAuth1InvalidToken, "Invalid token"))?;
+        .ok_or_else(invalid)?;
     if token.expires_at < state.now() {
         return Err(SiteError::protocol(
             ErrorCode::OAuth1ExpiredToken,
