@@ -19,134 +19,20 @@
 //! minute's worth, then a steady rate. A refused request gets `429` with `Retry-After` (whole seconds until
 //! a token is back). `0` turns a limit off.
 //!
-//! Memory is bounded: a bucket that has refilled completely is the same as no bucket and is dropped by a
-//! sweep every minute; when a limiter still reaches `max_keys` distinct keys, the buckets closest to full
-//! are evicted first (a client evicted that way merely gets a fresh bucket). The limits are per process;
-//! several broker nodes behind one address each apply them.
+//! The buckets are the shared [`authbroker_web::limits::KeyedLimiter`] (also behind the site's login
+//! throttle), built with [`KeyedLimiter::per_minute`]; every R1 request takes a token. Memory is bounded: a
+//! bucket that has refilled completely is dropped by a sweep every minute; when a limiter still reaches
+//! `max_keys` distinct keys, the buckets closest to full are evicted first (a client evicted that way merely
+//! gets a fresh bucket). The limits are per process; several broker nodes behind one address each apply them.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use authbroker_web::limits::{KeyedLimiter, canonical_ip as canonical, ip_key, retry_after_secs};
 use axum::http::HeaderMap;
 
 use crate::config::RateLimits;
 use crate::error::BrokerError;
-
-/// How often fully refilled buckets are swept away.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// One bucket: tokens left at `updated`.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
-
-#[derive(Debug)]
-struct Buckets<K> {
-    map: HashMap<K, Bucket>,
-    last_sweep: Instant,
-}
-
-/// A token bucket per key, with bounded memory.
-#[derive(Debug)]
-pub(crate) struct KeyedLimiter<K> {
-    /// Bucket size (`per_minute`); 0 disables the limiter.
-    capacity: f64,
-    /// Tokens per second.
-    rate: f64,
-    max_keys: usize,
-    buckets: Mutex<Buckets<K>>,
-}
-
-impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
-    pub(crate) fn new(per_minute: u32, max_keys: usize) -> Self {
-        Self {
-            capacity: f64::from(per_minute),
-            rate: f64::from(per_minute) / 60.0,
-            max_keys: max_keys.max(1),
-            buckets: Mutex::new(Buckets {
-                map: HashMap::new(),
-                last_sweep: Instant::now(),
-            }),
-        }
-    }
-
-    /// Takes a token for `key` at `now`, or says how long until one is available.
-    pub(crate) fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        if self.capacity <= 0.0 {
-            return Ok(());
-        }
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if now.saturating_duration_since(buckets.last_sweep) >= SWEEP_EVERY {
-            buckets.last_sweep = now;
-            self.sweep(&mut buckets.map, now, usize::MAX);
-        }
-        if !buckets.map.contains_key(key) && buckets.map.len() >= self.max_keys {
-            // Keep a quarter free so the next sweep is max_keys / 4 new keys away.
-            let target = self.max_keys - self.max_keys / 4 - 1;
-            self.sweep(&mut buckets.map, now, target);
-        }
-        let bucket = buckets.map.entry(key.clone()).or_insert(Bucket {
-            tokens: self.capacity,
-            updated: now,
-        });
-        let tokens = self.level(bucket, now);
-        if tokens >= 1.0 {
-            *bucket = Bucket {
-                tokens: tokens - 1.0,
-                updated: now,
-            };
-            Ok(())
-        } else {
-            *bucket = Bucket {
-                tokens,
-                updated: now,
-            };
-            Err(Duration::from_secs_f64((1.0 - tokens) / self.rate))
-        }
-    }
-
-    /// The tokens `bucket` holds at `now`.
-    fn level(&self, bucket: &Bucket, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        (bucket.tokens + elapsed * self.rate).min(self.capacity)
-    }
-
-    /// Drops the buckets that are full again; if more than `target` remain, evicts the fullest until
-    /// `target` are left.
-    fn sweep(&self, map: &mut HashMap<K, Bucket>, now: Instant, target: usize) {
-        map.retain(|_, bucket| self.level(bucket, now) < self.capacity);
-        if map.len() <= target {
-            return;
-        }
-        let mut levels: Vec<(f64, K)> = map
-            .iter()
-            .map(|(key, bucket)| (self.level(bucket, now), key.clone()))
-            .collect();
-        levels.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let excess = map.len() - target;
-        for (_, key) in levels.into_iter().take(excess) {
-            map.remove(&key);
-        }
-    }
-
-    /// How many keys are tracked.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .map
-            .len()
-    }
-}
 
 /// An IP network from `trusted_proxies`: an address (`10.0.0.7`, `::1`) or a CIDR block (`10.0.0.0/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,22 +82,6 @@ impl IpNet {
             }
             _ => false,
         }
-    }
-}
-
-/// An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, what a dual-stack socket reports) as the IPv4 it is.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// The key a client IP is limited under: IPv4 as is, IPv6 by its /64.
-fn ip_key(ip: IpAddr) -> IpAddr {
-    match canonical(ip) {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
-        v4 => v4,
     }
 }
 
@@ -271,9 +141,9 @@ impl Limits {
             .map(|t| IpNet::parse(t))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            per_ip: KeyedLimiter::new(config.per_ip_per_minute, config.max_keys),
-            per_app: KeyedLimiter::new(config.per_app_per_minute, config.max_keys),
-            per_site: KeyedLimiter::new(config.per_server_per_minute, config.max_keys),
+            per_ip: KeyedLimiter::per_minute(config.per_ip_per_minute, config.max_keys),
+            per_app: KeyedLimiter::per_minute(config.per_app_per_minute, config.max_keys),
+            per_site: KeyedLimiter::per_minute(config.per_server_per_minute, config.max_keys),
             trusted_proxies,
             warned_no_peer: std::sync::atomic::AtomicBool::new(false),
         })
@@ -345,7 +215,7 @@ fn site_key(server_url: &str) -> String {
 
 fn limited(wait: Duration, message: &str) -> BrokerError {
     BrokerError::RateLimited {
-        retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        retry_after: retry_after_secs(wait),
         message: message.to_owned(),
     }
 }
@@ -356,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_steady_rate() {
-        let limiter = KeyedLimiter::new(60, 100);
+        let limiter = KeyedLimiter::per_minute(60, 100);
         let start = Instant::now();
         for _ in 0..60 {
             limiter.check(&"a", start).unwrap();
@@ -376,7 +246,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_whole_seconds_at_least_one() {
-        let limiter = KeyedLimiter::new(2, 100);
+        let limiter = KeyedLimiter::per_minute(2, 100);
         let now = Instant::now();
         limiter.check(&1, now).unwrap();
         limiter.check(&1, now).unwrap();
@@ -391,38 +261,6 @@ mod tests {
             BrokerError::RateLimited { retry_after, .. } => assert_eq!(retry_after, 1),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn zero_disables() {
-        let limiter = KeyedLimiter::new(0, 1);
-        let now = Instant::now();
-        for i in 0..1000 {
-            limiter.check(&i, now).unwrap();
-        }
-        assert_eq!(limiter.len(), 0);
-    }
-
-    #[test]
-    fn memory_stays_bounded_and_full_buckets_go_first() {
-        let limiter = KeyedLimiter::new(10, 100);
-        let now = Instant::now();
-        // A key that is hot (empty bucket) survives a flood of one-off keys.
-        for _ in 0..10 {
-            limiter.check(&u32::MAX, now).unwrap();
-        }
-        for i in 0..10_000 {
-            let _ = limiter.check(&i, now);
-            assert!(limiter.len() <= 100);
-        }
-        assert!(
-            limiter.check(&u32::MAX, now).is_err(),
-            "the hot key kept its state"
-        );
-        // Buckets that refilled are swept after a minute.
-        let later = now + SWEEP_EVERY + Duration::from_secs(1);
-        limiter.check(&0, later).unwrap();
-        assert_eq!(limiter.len(), 1);
     }
 
     #[test]

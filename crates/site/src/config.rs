@@ -46,6 +46,14 @@ pub struct SiteConfig {
     /// Extra PEM root certificates trusted for verification requests (a private broker's CA).
     #[serde(default)]
     pub extra_root_certs: Vec<PathBuf>,
+    /// Failed logins a login name may have before `POST /login` refuses it (then one more a minute); 0 for no
+    /// limit. See `accounts::limits`.
+    #[serde(default = "default_login_failures_per_account")]
+    pub login_failures_per_account: u32,
+    /// Failed logins a client IP (the TCP peer; IPv6 by /64) may have (then one more every 12 s); 0 for no
+    /// limit — behind a reverse proxy every client has the proxy's address.
+    #[serde(default = "default_login_failures_per_ip")]
+    pub login_failures_per_ip: u32,
 }
 
 /// One trusted broker: its ID (exact string, with trailing slash) and where to verify connection requests.
@@ -66,6 +74,14 @@ fn default_data_dir() -> PathBuf {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_login_failures_per_account() -> u32 {
+    crate::accounts::PER_LOGIN_BURST
+}
+
+fn default_login_failures_per_ip() -> u32 {
+    crate::accounts::PER_IP_BURST
 }
 
 fn default_brokers() -> Vec<KnownBrokerConfig> {
@@ -157,6 +173,24 @@ impl SiteConfig {
                    (a private broker's CA). In the environment, a list separated like PATH. \
                    Default: none.",
         },
+        ConfigKey {
+            key: "login_failures_per_account",
+            env: Some("AUTHBROKER_LOGIN_FAILURES_PER_ACCOUNT"),
+            flag: None,
+            kind: ValueKind::Integer,
+            help: "Failed logins a login name may have before the login form refuses it (429, even with \
+                   the right password), then one more per minute; successful logins cost nothing. \
+                   0 for no limit. Default: 10.",
+        },
+        ConfigKey {
+            key: "login_failures_per_ip",
+            env: Some("AUTHBROKER_LOGIN_FAILURES_PER_IP"),
+            flag: None,
+            kind: ValueKind::Integer,
+            help: "Failed logins a client IP (the TCP peer; IPv6 by /64) may have across all login \
+                   names, then one more every 12 seconds. Behind a reverse proxy every client has the \
+                   proxy's address: set 0 (no limit) there. Default: 50.",
+        },
     ];
 
     /// A configuration with defaults for everything but the home URL.
@@ -172,6 +206,8 @@ impl SiteConfig {
             tls_key: None,
             known_brokers: default_brokers(),
             extra_root_certs: Vec::new(),
+            login_failures_per_account: default_login_failures_per_account(),
+            login_failures_per_ip: default_login_failures_per_ip(),
         }
     }
 
@@ -288,6 +324,12 @@ impl ServiceConfig for SiteConfig {
             tls_key: layers.get("tls_key")?,
             known_brokers: known_brokers(layers)?,
             extra_root_certs: layers.get("extra_root_certs")?.unwrap_or_default(),
+            login_failures_per_account: layers
+                .get("login_failures_per_account")?
+                .unwrap_or_else(default_login_failures_per_account),
+            login_failures_per_ip: layers
+                .get("login_failures_per_ip")?
+                .unwrap_or_else(default_login_failures_per_ip),
         };
         config.validate(layers)?;
         Ok(config)
@@ -315,6 +357,8 @@ mod tests {
         assert_eq!(config.home(), "https://site.example");
         assert!(config.is_https());
         assert_eq!(config.known_brokers, default_brokers());
+        assert_eq!(config.login_failures_per_account, 10);
+        assert_eq!(config.login_failures_per_ip, 50);
         assert!(
             config
                 .database_url()
@@ -341,6 +385,8 @@ mod tests {
             tls_cert = "cert.pem"
             tls_key = "key.pem"
             extra_root_certs = ["ca.pem"]
+            login_failures_per_account = 5
+            login_failures_per_ip = 0
 
             [[known_brokers]]
             id = "https://broker.example/"
@@ -356,6 +402,8 @@ mod tests {
         assert_eq!(config.tls_cert, Some(PathBuf::from("cert.pem")));
         assert_eq!(config.tls_key, Some(PathBuf::from("key.pem")));
         assert_eq!(config.extra_root_certs, vec![PathBuf::from("ca.pem")]);
+        assert_eq!(config.login_failures_per_account, 5);
+        assert_eq!(config.login_failures_per_ip, 0);
         assert_eq!(
             config.known_brokers,
             vec![KnownBrokerConfig {
@@ -417,6 +465,14 @@ mod tests {
             (OsStr::new("AUTHBROKER_TLS_CERT"), OsStr::new("c.pem")),
             (OsStr::new("AUTHBROKER_TLS_KEY"), OsStr::new("k.pem")),
             (OsStr::new("AUTHBROKER_EXTRA_ROOT_CERTS"), &roots),
+            (
+                OsStr::new("AUTHBROKER_LOGIN_FAILURES_PER_ACCOUNT"),
+                OsStr::new("3"),
+            ),
+            (
+                OsStr::new("AUTHBROKER_LOGIN_FAILURES_PER_IP"),
+                OsStr::new("7"),
+            ),
         ];
         let config = SiteConfig::load(None, env).unwrap();
         assert_eq!(config.home(), "http://127.0.0.1:8080");
@@ -431,6 +487,8 @@ mod tests {
             config.extra_root_certs,
             vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]
         );
+        assert_eq!(config.login_failures_per_account, 3);
+        assert_eq!(config.login_failures_per_ip, 7);
         for key in SiteConfig::KEYS {
             if let Some(env) = key.env {
                 assert_eq!(env, format!("AUTHBROKER_{}", key.key.to_uppercase()));

@@ -32,6 +32,8 @@ struct Inner {
     grants: crate::oauth1::tokens::GrantReader,
     /// Serializes post id allocation on this node (`content::posts::insert_post`).
     post_ids: tokio::sync::Mutex<()>,
+    /// Failed-login throttling per login name and per client IP (see `accounts::limits`).
+    login_limits: crate::accounts::LoginLimits,
 }
 
 impl SiteState {
@@ -59,6 +61,7 @@ impl SiteState {
             config.home()
         ))
         .map_err(|_| SiteError::Internal("home_url cannot be sent in a header".into()))?;
+        let login_limits = crate::accounts::LoginLimits::from_config(&config);
         let state = Self(Arc::new(Inner {
             config,
             store,
@@ -68,6 +71,7 @@ impl SiteState {
             nonces: authbroker_store::nonces::NonceWriter::spawn(store_pool.clone()),
             grants: crate::oauth1::tokens::GrantReader::spawn(store_pool),
             post_ids: tokio::sync::Mutex::new(()),
+            login_limits,
         }));
         spawn_pruning(Arc::downgrade(&state.0));
         Ok(state)
@@ -99,6 +103,11 @@ impl SiteState {
     /// each other for an id.
     pub(crate) fn post_ids(&self) -> &tokio::sync::Mutex<()> {
         &self.0.post_ids
+    }
+
+    /// The throttle of failed logins.
+    pub(crate) fn login_limits(&self) -> &crate::accounts::LoginLimits {
+        &self.0.login_limits
     }
 
     /// The client for outbound requests (see [`outbound_client`]).

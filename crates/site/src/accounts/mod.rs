@@ -1,7 +1,10 @@
-//! Users, passwords, sessions and the login/logout pages.
+//! Users, passwords, sessions, the login/logout pages and the throttling of failed logins.
 
+mod limits;
 mod pages;
 mod sessions;
+
+pub(crate) use limits::{LoginLimits, PER_IP_BURST, PER_LOGIN_BURST};
 
 pub(crate) use sessions::prune as prune_sessions;
 

@@ -1,13 +1,17 @@
 //! `/login` and `/logout`.
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
 use askama::Template;
+use authbroker_web::limits::retry_after_secs;
 use authbroker_web::pages::safe_redirect;
-use axum::Form;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::sessions::{end_session, start_session};
@@ -72,16 +76,56 @@ struct LoginForm {
     csrf: Option<String>,
 }
 
+/// Logs in. Failed logins are throttled per login name and per client IP (see `accounts::limits`): an
+/// attempt reserves a token of each before the password is verified and gives them back unless the password
+/// was wrong; when either is exhausted the form comes back with `429` and `Retry-After` without any
+/// verification, even with the right password.
 async fn login(
     State(state): State<SiteState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
     let result = async {
         require_csrf(&headers, form.csrf.as_deref())?;
         let redirect_to = safe_redirect(form.redirect_to.as_deref());
-        match authenticate_password(&state, form.log.trim(), &form.pwd).await? {
+        let login = form.log.trim();
+        let limits = state.login_limits();
+        let again = |error: &str, status| {
+            let (csrf, cookie) = csrf_cookie_value(&state, &headers)?;
+            let page = LoginPage {
+                site_name: &state.config().name,
+                csrf: &csrf,
+                redirect_to,
+                login,
+                error: Some(error),
+                switching: false,
+            };
+            render(&page, status, cookie)
+        };
+        let attempt = match limits.begin(login, peer, Instant::now()) {
+            Ok(attempt) => attempt,
+            Err(refused) => {
+                tracing::debug!(?refused, ?peer, "login refused: too many failed logins");
+                let mut response = again(&refused.message(), StatusCode::TOO_MANY_REQUESTS)?;
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(refused.wait())),
+                );
+                return Ok(response);
+            }
+        };
+        let user = match authenticate_password(&state, login, &form.pwd).await {
+            Ok(user) => user,
+            Err(err) => {
+                limits.give_back(attempt, Instant::now());
+                return Err(err);
+            }
+        };
+        match user {
             Some(user) => {
+                limits.give_back(attempt, Instant::now());
                 // A new session replaces whoever was signed in (the consent page's "switch user").
                 let clear = end_session(&state, &headers).await?;
                 let cookie = start_session(&state, &user.id).await?;
@@ -91,16 +135,11 @@ async fn login(
                 Ok(response)
             }
             None => {
-                let (csrf, cookie) = csrf_cookie_value(&state, &headers)?;
-                let page = LoginPage {
-                    site_name: &state.config().name,
-                    csrf: &csrf,
-                    redirect_to,
-                    login: form.log.trim(),
-                    error: Some("Unknown username or incorrect password."),
-                    switching: false,
-                };
-                render(&page, StatusCode::UNAUTHORIZED, cookie)
+                limits.spend(attempt);
+                again(
+                    "Unknown username or incorrect password.",
+                    StatusCode::UNAUTHORIZED,
+                )
             }
         }
     }
