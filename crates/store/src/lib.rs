@@ -118,31 +118,63 @@ impl Store {
     }
 
     /// Applies every migration newer than the database's version, each in its own transaction.
+    ///
+    /// On PostgreSQL the whole run holds an advisory lock: nodes sharing one database may start at the same
+    /// moment, and without it both would see the old version and apply the same migration (the second
+    /// failing on "already exists" and aborting its start). The version is read under the lock.
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), Error> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
-        let current: i64 =
-            sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("v")?;
-        for migration in migrations.iter().filter(|m| m.version > current) {
-            let mut tx = self.pool.begin().await?;
-            for statement in statements(migration.sql) {
-                sqlx::query(statement).execute(&mut *tx).await?;
-            }
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(migration.version)
-                .bind(unix_now())
-                .execute(&mut *tx)
+        let mut connection = self.pool.acquire().await?;
+        let locked = self.backend == Backend::Postgres;
+        if locked {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *connection)
                 .await?;
-            tx.commit().await?;
         }
-        Ok(())
+        let result = apply(&mut connection, migrations).await;
+        if locked {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *connection)
+                .await;
+            if unlocked.is_err() {
+                // A session lock lives as long as its connection: make sure this one is closed, not pooled.
+                drop(connection.detach());
+            }
+        }
+        result
     }
+}
+
+/// The PostgreSQL advisory lock key of migrations ("authmigr" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6175_7468_6d69_6772;
+
+async fn apply(
+    connection: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    migrations: &[Migration],
+) -> Result<(), Error> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut **connection)
+    .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        .fetch_one(&mut **connection)
+        .await?
+        .try_get("v")?;
+    for migration in migrations.iter().filter(|m| m.version > current) {
+        let mut tx = sqlx::Connection::begin(&mut **connection).await?;
+        for statement in statements(migration.sql) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(migration.version)
+            .bind(unix_now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// Whether `err` is a unique or primary-key violation (a lost race on insert).
@@ -320,6 +352,37 @@ mod tests {
             .unwrap()
             .get("n");
         assert_eq!(n, 1);
+    }
+
+    /// Nodes starting together on one PostgreSQL database: every one of them migrates successfully, and
+    /// each migration is applied once.
+    #[tokio::test]
+    async fn concurrent_starts_migrate_once() {
+        let server = testing::postgres_url().expect(
+            "AUTHBROKER_TEST_DATABASE_URL must name the test PostgreSQL (scripts/test sets it)",
+        );
+        let url = testing::create_postgres_database(&server).await.unwrap();
+        let mut stores = Vec::new();
+        for _ in 0..6 {
+            stores.push(Store::connect(&url).await.unwrap());
+        }
+        let results =
+            futures_util::future::join_all(stores.iter().map(|s| s.migrate(MIGRATIONS))).await;
+        for result in results {
+            result.unwrap();
+        }
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(stores[0].pool())
+                .await
+                .unwrap();
+        assert_eq!(versions, [1, 2]);
+        for store in stores {
+            store.pool().close().await;
+        }
+        testing::drop_postgres_database(&server, &url)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
