@@ -6,6 +6,7 @@
 
 use authbroker_protocol::ErrorCode;
 use authbroker_store::sqlx::{self, Row, any::AnyRow};
+use authbroker_web::input::has_nul;
 use authbroker_web::session::{NewSession, SessionCookie};
 use axum::http::{HeaderMap, HeaderValue};
 
@@ -89,13 +90,14 @@ pub async fn sign_up(
 }
 
 /// The developer whose email and password these are (active or not: the caller decides). Costs one argon2
-/// verification whether or not the account exists, so timing does not reveal which accounts exist.
+/// verification whether or not the account exists, so timing does not reveal which accounts exist. An
+/// email with NUL is no account's (sign up refuses control characters; PostgreSQL could not look it up).
 pub async fn authenticate(
     state: &BrokerState,
     email: &str,
     password: &str,
 ) -> Result<Option<Developer>, BrokerError> {
-    if password.len() > MAX_PASSWORD_LEN {
+    if password.len() > MAX_PASSWORD_LEN || has_nul(email) {
         return Ok(None);
     }
     let row = sqlx::query(&format!(
@@ -294,6 +296,7 @@ mod tests {
             ("d ev@example.com", "Dev", "twelve chars"),
             ("dev@example.com", " ", "twelve chars"),
             ("dev@example.com", "Dev", "eleven char"),
+            ("dev@exam\0ple.com", "Dev", "twelve chars"),
         ] {
             let err = check_new_account(email, name, password).unwrap_err();
             assert_eq!(err.status(), 400, "{email} {name} {password}");

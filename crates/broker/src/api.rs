@@ -13,6 +13,7 @@
 //! is not the caller's (whether or not it exists), 400 for bad input, 404 `rest_no_route` elsewhere.
 
 use authbroker_protocol::{ErrorCode, WpError};
+use authbroker_web::input::{drop_nul, has_nul};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -231,12 +232,16 @@ async fn create(
             format!("The body must be a JSON object: {}", rejection.body_text()),
         )
     })?;
+    // NUL characters are dropped from the text people read (PostgreSQL cannot store them); URLs with one
+    // are refused by the registry's checks.
+    let name = drop_nul(&body.name);
+    let description = drop_nul(&body.description);
     let app = registry::register_app(
         &state,
         &developer.id,
         NewApp {
-            name: &body.name,
-            description: &body.description,
+            name: &name,
+            description: &description,
             callback_url: &body.callback_url,
             details_url: body.details_url.as_deref().unwrap_or_default(),
         },
@@ -254,15 +259,20 @@ async fn create(
     Ok(response)
 }
 
-/// The caller's app, or 404 whether it is another developer's or does not exist.
+/// The caller's app, or 404 whether it is another developer's or does not exist (a client id with NUL names
+/// no app, and PostgreSQL could not even look it up).
 async fn own_app(
     state: &BrokerState,
     developer: &Developer,
     client_id: &str,
 ) -> Result<App, ApiError> {
+    let not_found = || api_error(ErrorCode::RestNotFound, "There is no such app among yours.");
+    if has_nul(client_id) {
+        return Err(not_found());
+    }
     registry::app_of(state, &developer.id, client_id)
         .await?
-        .ok_or_else(|| api_error(ErrorCode::RestNotFound, "There is no such app among yours."))
+        .ok_or_else(not_found)
 }
 
 async fn show(

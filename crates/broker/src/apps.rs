@@ -2,6 +2,7 @@
 
 use authbroker_protocol::ErrorCode;
 use authbroker_store::sqlx::{self, Row, any::AnyRow};
+use authbroker_web::input::has_nul;
 
 use crate::error::BrokerError;
 use crate::state::BrokerState;
@@ -139,12 +140,13 @@ pub fn check_new_app(new: &NewApp<'_>) -> Result<(), BrokerError> {
     Ok(())
 }
 
-/// `oob`, or an absolute URL with a non-empty host, no userinfo and no fragment, of reasonable length.
+/// `oob`, or an absolute URL with a non-empty host, no userinfo and no fragment, of reasonable length, and
+/// without NUL (URL parsers strip it at either end, but PostgreSQL cannot store it).
 pub fn valid_callback(url: &str) -> bool {
     if url == "oob" {
         return true;
     }
-    if url.len() > MAX_URL_LEN {
+    if url.len() > MAX_URL_LEN || has_nul(url) {
         return false;
     }
     url::Url::parse(url).is_ok_and(|u| {
@@ -155,9 +157,10 @@ pub fn valid_callback(url: &str) -> bool {
     })
 }
 
-/// An http(s) URL with a host: the only kind of link a page about the app may be.
+/// An http(s) URL with a host (and without NUL): the only kind of link a page about the app may be.
 pub fn valid_details_url(url: &str) -> bool {
     url.len() <= MAX_URL_LEN
+        && !has_nul(url)
         && url::Url::parse(url).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https")
                 && u.host_str().is_some_and(|h| !h.is_empty())

@@ -2,6 +2,7 @@
 //! broker sent it in R4, so a matching verifier proves the credentials came from that site.
 
 use authbroker_protocol::{ErrorCode, WpError};
+use authbroker_web::input::has_nul;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -76,6 +77,18 @@ async fn confirm(State(state): State<BrokerState>, headers: HeaderMap, body: Byt
             "The verification request needs verifier, client_id, client_token and client_secret.",
         );
     };
+    // Nothing with NUL was ever sent in R4 (verifiers and client ids are alphanumeric), and credentials with
+    // one could never be stored or used: refused like any other mismatch, and the connection keeps waiting.
+    if [verifier, client_id, client_token, client_secret]
+        .into_iter()
+        .any(has_nul)
+    {
+        return error(
+            ErrorCode::BaInvalidVerifier,
+            400,
+            "The verification request's fields cannot contain NUL characters.",
+        );
+    }
     let credentials = Credentials {
         client_token: client_token.to_owned(),
         client_secret: client_secret.to_owned(),

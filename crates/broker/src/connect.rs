@@ -9,6 +9,7 @@ use authbroker_oauth1::{
     RequestParts, Secrets, SignatureMethod, SignedRequest, Verifier, VerifyError,
 };
 use authbroker_protocol::ErrorCode;
+use authbroker_web::input::has_nul;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -209,8 +210,12 @@ fn form_body<'b>(headers: &HeaderMap, body: &'b [u8]) -> Result<Option<&'b str>,
     })
 }
 
-/// Accepts what users type: `site.example` gets `https://`; only http(s) with a host is allowed.
+/// Accepts what users type: `site.example` gets `https://`; only http(s) with a host is allowed, and not
+/// with NUL (URL parsers strip it at either end or escape it, so it would quietly name another URL).
 fn normalize_server_url(input: &str) -> Option<String> {
+    if has_nul(input) {
+        return None;
+    }
     let with_scheme = if input.contains("://") {
         input.to_owned()
     } else {
@@ -369,6 +374,7 @@ mod tests {
         );
         assert_eq!(normalize_server_url("ftp://site.example/"), None);
         assert_eq!(normalize_server_url("https://"), None);
+        assert_eq!(normalize_server_url("https://site.example/\0"), None);
     }
 
     #[test]

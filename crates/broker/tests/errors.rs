@@ -4,8 +4,8 @@
 //!   failures after authentication arrive in the held 200 body.
 //! * CORS preflight, the trailing-slash route, discovery failures, the site's own refusal (relayed), a site
 //!   that never verifies, an unreachable site, a redirect loop and the SSRF guard.
-//! * R5: wrong verifier or client (400, and the waiting connection still succeeds), too late (409), no
-//!   Content-Type, the `/broker/verify/` alias.
+//! * R5: wrong verifier or client, or credentials with NUL (400, and the waiting connection still
+//!   succeeds), too late (409), no Content-Type, the `/broker/verify/` alias.
 //! * Limits: per app, per site, per client IP (429 + `Retry-After`), and the cap on held connections (503).
 #![allow(clippy::unwrap_used)]
 
@@ -483,6 +483,11 @@ async fn wrong_verifications_are_refused_and_the_right_one_still_succeeds() {
         assert_wp_error(&reply, 400, "ba.invalid_verifier");
         let incomplete = r5(&client, &confirm, &[("verifier", verifier.as_str())], true).await;
         assert_wp_error(&incomplete, 400, "ba.invalid_verifier");
+        // The right verifier and client with credentials holding NUL (which no site could have stored).
+        let mut nul = r5_fields(&verifier, &client_id);
+        nul[2].1 = "abcdef\0ABCDEF";
+        let reply = r5(&client, &confirm, &nul, true).await;
+        assert_wp_error(&reply, 400, "ba.invalid_verifier");
         assert_eq!(broker.state.pending().len(), 1, "still waiting");
 
         // The right one, form-encoded without a Content-Type (the site plugin may send none).

@@ -501,6 +501,17 @@ async fn invalid_requests_are_refused_in_protocol_order() {
                 "ba.unknown_broker",
                 None,
             ),
+            // URL parsers strip a trailing NUL, so this callback would parse; it is refused.
+            (
+                vec![
+                    ("client_id", "app"),
+                    ("broker", BROKER_A),
+                    ("verifier", &v),
+                    ("callback_url", "http://127.0.0.1:9/callback\0"),
+                ],
+                "ba.invalid_callback",
+                None,
+            ),
             // Broker IDs are compared as exact strings.
             (
                 vec![
@@ -627,6 +638,35 @@ async fn a_verified_connection_activates_credentials_that_complete_oauth() {
             .await;
         assert_eq!(access.token.len(), 24);
         assert_eq!(access.secret.len(), 48);
+        env.cleanup().await;
+    }
+}
+
+/// NUL characters (which PostgreSQL text cannot hold) in what the broker says about the app: dropped from
+/// the name and description, and a details URL holding one is not kept; the app connects on both backends.
+#[tokio::test]
+async fn nul_in_the_apps_description_is_dropped() {
+    for backend in BACKENDS {
+        let env = Env::start(backend).await;
+        let response = reqwest::Client::new()
+            .post(env.endpoint())
+            .json(&serde_json::json!({
+                "client_id": "nul-app",
+                "broker": BROKER_A,
+                "verifier": verifier(),
+                "callback_url": CALLBACK,
+                "client_name": "Nul\u{0} App",
+                "client_description": "Desc\u{0}ribed",
+                "client_details": "https://broker-a.example/apps/nul-app\u{0}",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "{backend:?}");
+        let consumer = env.wait_until_active(BROKER_A, "nul-app").await;
+        assert_eq!(consumer.name, "Nul App", "{backend:?}");
+        assert_eq!(consumer.description, "Described");
+        assert_eq!(consumer.details_url, None);
         env.cleanup().await;
     }
 }

@@ -9,6 +9,7 @@
 //! * [`cookies`] — reading cookies and building hardened `Set-Cookie` values (`Secure` under HTTPS).
 //! * [`session`] — session ids in a cookie, only their SHA-256 stored (also used for API tokens).
 //! * [`csrf`] — double-submit CSRF tokens (`ab_csrf` cookie, `_csrf` field), checked in constant time.
+//! * [`input`] — NUL characters in request input (PostgreSQL `text` cannot hold them): found or dropped.
 //! * [`limits`] — keyed token buckets with bounded memory (take, peek, refund), `Retry-After`, IP keys.
 //! * [`pages`] — askama rendering with cookies, the security-headers middleware, `safe_redirect`, dates.
 
@@ -17,6 +18,7 @@ pub mod config;
 pub mod cookies;
 pub mod cors;
 pub mod csrf;
+pub mod input;
 pub mod limits;
 pub mod pages;
 pub mod password;

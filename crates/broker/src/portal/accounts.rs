@@ -1,6 +1,7 @@
 //! `/signup`, `/login` and `/logout`.
 
 use askama::Template;
+use authbroker_web::input::drop_nul;
 use authbroker_web::pages::safe_redirect;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Query, State};
@@ -108,7 +109,7 @@ pub(super) async fn login(
             broker_name: &state.config().name,
             csrf: &csrf,
             redirect_to,
-            email: submitted.email.trim(),
+            email: &drop_nul(submitted.email.trim()),
             error: Some(error.1),
         };
         render(&page, error.0, cookie)
@@ -158,14 +159,10 @@ pub(super) async fn signup(
     let result: Result<Response, BrokerError> = async {
         let submitted = form(submitted)?;
         require_csrf(&headers, submitted.csrf.as_deref())?;
-        match sign_up(
-            &state,
-            &submitted.email,
-            &submitted.name,
-            &submitted.password,
-        )
-        .await
-        {
+        // NUL characters are dropped from the name people read (PostgreSQL cannot store them); an email
+        // with one is refused as invalid with every other control character.
+        let name = drop_nul(&submitted.name);
+        match sign_up(&state, &submitted.email, &name, &submitted.password).await {
             Ok(developer) => {
                 tracing::info!(developer = %developer.id, "developer signed up");
                 let clear = end_session(&state, &headers).await?;
@@ -181,8 +178,8 @@ pub(super) async fn signup(
                 let page = SignUpPage {
                     broker_name: &state.config().name,
                     csrf: &csrf,
-                    email: submitted.email.trim(),
-                    name: submitted.name.trim(),
+                    email: &drop_nul(submitted.email.trim()),
+                    name: name.trim(),
                     error: Some(&message),
                     min_password: MIN_PASSWORD_LEN,
                 };

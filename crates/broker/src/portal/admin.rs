@@ -2,6 +2,7 @@
 //! suspended app (or any app of a suspended developer) is refused by R1 with `json_consumer_notfound`.
 
 use askama::Template;
+use authbroker_web::input::has_nul;
 use authbroker_web::pages::format_time;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -151,7 +152,8 @@ async fn developer_status(
         if id == viewer.developer.id {
             return Err(page_error(400, "You cannot suspend your own account.").into());
         }
-        if !accounts::set_developer_status(&state, &id, status).await? {
+        // An id with NUL names no developer (and PostgreSQL could not even look it up).
+        if has_nul(&id) || !accounts::set_developer_status(&state, &id, status).await? {
             return Err(page_error(404, "There is no such developer.").into());
         }
         tracing::info!(developer = %id, status, by = %viewer.developer.id, "developer status changed");
@@ -203,7 +205,8 @@ async fn app_status(
             ADMIN_APPS,
         )
         .await?;
-        if !registry::set_app_status(&state, &client_id, status).await? {
+        // A client id with NUL names no app (and PostgreSQL could not even look it up).
+        if has_nul(&client_id) || !registry::set_app_status(&state, &client_id, status).await? {
             return Err(page_error(404, "There is no such app.").into());
         }
         tracing::info!(%client_id, status, by = %viewer.developer.id, "app status changed");

@@ -1,6 +1,7 @@
 //! `/apps`: my apps, registering one, and one app's credentials and connection log.
 
 use askama::Template;
+use authbroker_web::input::{drop_nul, has_nul};
 use authbroker_web::pages::format_time;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -138,9 +139,13 @@ pub(super) async fn register(
     let result: PageResult = async {
         let (submitted, viewer) =
             Viewer::of_form(&state, &headers, submitted, Audience::Developers, APPS).await?;
+        // NUL characters are dropped from the text people read (PostgreSQL cannot store them); URLs with
+        // one are refused by the registry's checks.
+        let name = drop_nul(&submitted.name);
+        let description = drop_nul(&submitted.description);
         let new = NewApp {
-            name: &submitted.name,
-            description: &submitted.description,
+            name: &name,
+            description: &description,
             callback_url: &submitted.callback_url,
             details_url: &submitted.details_url,
         };
@@ -151,10 +156,10 @@ pub(super) async fn register(
             }
             Err(err @ BrokerError::Protocol { .. }) => {
                 let values = RegisterValues {
-                    name: submitted.name.trim().to_owned(),
-                    description: submitted.description.trim().to_owned(),
-                    callback_url: submitted.callback_url.trim().to_owned(),
-                    details_url: submitted.details_url.trim().to_owned(),
+                    name: name.trim().to_owned(),
+                    description: description.trim().to_owned(),
+                    callback_url: drop_nul(submitted.callback_url.trim()).into_owned(),
+                    details_url: drop_nul(submitted.details_url.trim()).into_owned(),
                 };
                 let error = Some((err.status(), super::message_of(&err)));
                 Ok(apps_page(&state, &viewer, None, values, error).await?)
@@ -174,12 +179,16 @@ fn not_found() -> BrokerError {
     page_error(404, "There is no such app among yours.")
 }
 
-/// The viewer's app `client_id`, or 404 (also for another developer's app).
+/// The viewer's app `client_id`, or 404 (also for another developer's app, and for a client id with NUL,
+/// which names no app).
 async fn own_app(
     state: &BrokerState,
     viewer: &Viewer,
     client_id: &str,
 ) -> Result<App, BrokerError> {
+    if has_nul(client_id) {
+        return Err(not_found());
+    }
     registry::app_of(state, &viewer.developer.id, client_id)
         .await?
         .ok_or_else(not_found)

@@ -4,6 +4,7 @@
 
 use askama::Template;
 use authbroker_web::cookies::{self, CookieOptions};
+use authbroker_web::input::{drop_nul, has_nul};
 use authbroker_web::pages::format_time;
 use authbroker_web::session::hash_id;
 use axum::extract::rejection::FormRejection;
@@ -113,7 +114,9 @@ pub(super) async fn create(
     let result: PageResult = async {
         let (submitted, viewer) =
             Viewer::of_form(&state, &headers, submitted, Audience::Developers, TOKENS).await?;
-        let token = store::create_token(&state, &viewer.developer.id, &submitted.label).await?;
+        // NUL characters are dropped from the label people read (PostgreSQL cannot store them).
+        let label = drop_nul(&submitted.label);
+        let token = store::create_token(&state, &viewer.developer.id, &label).await?;
         tracing::info!(developer = %viewer.developer.id, "API token created");
         let flash = cookies::set(
             NEW_TOKEN_COOKIE,
@@ -151,7 +154,10 @@ pub(super) async fn revoke(
     let result: PageResult = async {
         let (submitted, viewer) =
             Viewer::of_form(&state, &headers, submitted, Audience::Developers, TOKENS).await?;
-        if !store::revoke_token(&state, &viewer.developer.id, &submitted.token).await? {
+        // A token hash with NUL names no token (and PostgreSQL could not even look it up).
+        if has_nul(&submitted.token)
+            || !store::revoke_token(&state, &viewer.developer.id, &submitted.token).await?
+        {
             return Err(page_error(404, "There is no such token among yours.").into());
         }
         tracing::info!(developer = %viewer.developer.id, "API token revoked");

@@ -9,6 +9,7 @@ pub(crate) use limits::{LoginLimits, PER_IP_BURST, PER_LOGIN_BURST};
 pub(crate) use sessions::prune as prune_sessions;
 
 use authbroker_store::sqlx::{self, Row, any::AnyRow};
+use authbroker_web::input::has_nul;
 use axum::Router;
 
 use crate::error::SiteError;
@@ -136,18 +137,23 @@ pub(crate) async fn user_by_id(state: &SiteState, id: &str) -> Result<Option<Use
 }
 
 /// The user whose login and password these are. Costs one argon2 verification whether or not the login
-/// exists, so that timing does not reveal which logins exist.
+/// exists, so that timing does not reveal which logins exist. A login with NUL is no user's (and PostgreSQL
+/// could not even look it up).
 pub(crate) async fn authenticate_password(
     state: &SiteState,
     login: &str,
     password: &str,
 ) -> Result<Option<User>, SiteError> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE login = $1"
-    ))
-    .bind(login)
-    .fetch_optional(state.db())
-    .await?;
+    let row = if has_nul(login) {
+        None
+    } else {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE login = $1"
+        ))
+        .bind(login)
+        .fetch_optional(state.db())
+        .await?
+    };
     let (user, hash) = match &row {
         Some(row) => (
             Some(user_from_row(row)?),

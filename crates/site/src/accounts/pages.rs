@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use askama::Template;
+use authbroker_web::input::drop_nul;
 use authbroker_web::limits::retry_after_secs;
 use authbroker_web::pages::safe_redirect;
 use axum::Router;
@@ -90,7 +91,9 @@ async fn login(
     let result = async {
         require_csrf(&headers, form.csrf.as_deref())?;
         let redirect_to = safe_redirect(form.redirect_to.as_deref());
+        // A login with NUL is no user's (`authenticate_password`); the form shows it without them.
         let login = form.log.trim();
+        let shown = drop_nul(login);
         let limits = state.login_limits();
         let again = |error: &str, status| {
             let (csrf, cookie) = csrf_cookie_value(&state, &headers)?;
@@ -98,7 +101,7 @@ async fn login(
                 site_name: &state.config().name,
                 csrf: &csrf,
                 redirect_to,
-                login,
+                login: &shown,
                 error: Some(error),
                 switching: false,
             };

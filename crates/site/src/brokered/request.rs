@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use authbroker_protocol::ErrorCode;
 use authbroker_store::sqlx::{self, Row};
+use authbroker_web::input::{drop_nul, has_nul};
 use axum::http::{HeaderMap, header};
 
 use crate::error::SiteError;
@@ -136,7 +137,7 @@ pub(super) async fn validate(
     let verifier = param("verifier");
     let callback = param("callback_url");
 
-    if client_id.is_empty() || client_id.len() > MAX_ID_LEN || client_id.contains('\0') {
+    if client_id.is_empty() || client_id.len() > MAX_ID_LEN || has_nul(&client_id) {
         return Err(SiteError::protocol(
             ErrorCode::BaInvalidClientId,
             "The client ID must be between 1 and 255 characters.",
@@ -155,7 +156,7 @@ pub(super) async fn validate(
         ));
     }
     // A broker ID with NUL names no known broker (and PostgreSQL could not even look it up).
-    let known = if broker_id.contains('\0') {
+    let known = if has_nul(&broker_id) {
         None
     } else {
         verification_url(state, &broker_id).await?
@@ -174,16 +175,13 @@ pub(super) async fn validate(
     }
 
     // NUL characters are dropped from display text, as WordPress's `wp_kses_no_null` does.
-    let client_name = params.get("client_name").map(|n| n.replace('\0', ""));
+    let client_name = params.get("client_name").map(drop_nul);
     let name = match client_name.as_deref().map(str::trim) {
         Some(name) if !name.is_empty() => truncate(name, MAX_NAME_CHARS),
         _ => truncate(&client_id, MAX_NAME_CHARS),
     };
     let description = truncate(
-        &params
-            .get("client_description")
-            .unwrap_or_default()
-            .replace('\0', ""),
+        &drop_nul(params.get("client_description").unwrap_or_default()),
         MAX_DESCRIPTION_CHARS,
     );
     let details_url = params
@@ -208,8 +206,12 @@ fn valid_verifier(verifier: &str) -> bool {
         && verifier.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// The app's details page is shown as a link on management pages: only plain web URLs are kept.
+/// The app's details page is shown as a link on management pages: only plain web URLs are kept (not one
+/// with NUL, which URL parsers strip at either end but PostgreSQL cannot store).
 fn safe_details_url(url: &str) -> Option<&str> {
+    if has_nul(url) {
+        return None;
+    }
     let parsed = url::Url::parse(url).ok()?;
     (matches!(parsed.scheme(), "https" | "http")
         && parsed.host_str().is_some()
@@ -279,6 +281,7 @@ mod tests {
         assert!(safe_details_url("javascript:alert(1)").is_none());
         assert!(safe_details_url("data:text/html,x").is_none());
         assert!(safe_details_url("/relative").is_none());
+        assert!(safe_details_url("https://apps.example/app\0").is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! SQLite and PostgreSQL where SERIAL/AUTOINCREMENT are not.
 
 use authbroker_store::sqlx::{self, Row, any::AnyRow};
+use authbroker_web::input::drop_nul;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -487,19 +488,26 @@ fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, S
     ))
 }
 
-/// A text field: a string, or WordPress's `{"raw": "..."}` object; `null` is as if absent.
-fn text_param(params: &Map<String, Value>, name: &str) -> Result<Option<String>, SiteError> {
-    // NUL characters are dropped, as WordPress's `wp_kses_no_null` does (PostgreSQL text cannot hold them).
-    let text = |s: &String| Some(s.replace('\0', ""));
+/// A text field as sent: a string, or WordPress's `{"raw": "..."}` object; `null` is as if absent.
+fn raw_text_param<'a>(
+    params: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, SiteError> {
     match params.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(text(s)),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Object(object)) => match object.get("raw") {
-            Some(Value::String(s)) => Ok(text(s)),
+            Some(Value::String(s)) => Ok(Some(s)),
             _ => Err(invalid_param(name)),
         },
         Some(_) => Err(invalid_param(name)),
     }
+}
+
+/// A text field without its NUL characters, as WordPress's `wp_kses_no_null` drops them (PostgreSQL text
+/// cannot hold them).
+fn text_param(params: &Map<String, Value>, name: &str) -> Result<Option<String>, SiteError> {
+    Ok(raw_text_param(params, name)?.map(|s| drop_nul(s).into_owned()))
 }
 
 /// A boolean as WordPress reads one: JSON booleans, `true`/`false`, `1`/`0`.
@@ -532,10 +540,11 @@ struct PostInput {
 
 impl PostInput {
     fn from_params(params: &Map<String, Value>) -> Result<Self, SiteError> {
-        let status = match text_param(params, "status")? {
+        // A status is a name, not text: with NUL it names no status.
+        let status = match raw_text_param(params, "status")? {
             None => None,
             Some(s) => Some(
-                Status::parse(&s)
+                Status::parse(s)
                     .filter(|s| *s != Status::Trash)
                     .ok_or_else(|| invalid_param("status"))?,
             ),

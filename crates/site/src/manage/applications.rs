@@ -2,6 +2,7 @@
 //! credentials, status and broker rules (administrators only).
 
 use askama::Template;
+use authbroker_web::input::{drop_nul, has_nul};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -129,8 +130,11 @@ pub(super) async fn register(
             Audience::Administrators,
             APPLICATIONS,
         )?;
-        let name = required(&submitted.name, "A name")?;
-        let description = submitted.description.as_deref().unwrap_or_default().trim();
+        // NUL characters are dropped from the text people read (PostgreSQL cannot store them).
+        let name = submitted.name.as_deref().map(|n| drop_nul(n).into_owned());
+        let name = required(&name, "A name")?;
+        let description = drop_nul(submitted.description.as_deref().unwrap_or_default());
+        let description = description.trim();
         let callback = required(&submitted.callback, "A callback URL (or oob)")?;
         if name.chars().count() > MAX_NAME_CHARS
             || description.chars().count() > MAX_DESCRIPTION_CHARS
@@ -190,7 +194,17 @@ pub(super) struct Brokered<'a> {
 }
 
 async fn application(state: &SiteState, id: &str) -> Result<store::Application, SiteError> {
+    known_id(id)?;
     store::application(state, id).await?.ok_or_else(not_found)
+}
+
+/// An id from the URL with NUL names no application (and PostgreSQL could not even look it up).
+fn known_id(id: &str) -> Result<(), SiteError> {
+    if has_nul(id) {
+        Err(not_found())
+    } else {
+        Ok(())
+    }
 }
 
 fn not_found() -> SiteError {
@@ -273,6 +287,7 @@ fn admin_action(
         Audience::Administrators,
         &detail_path(id),
     )?;
+    known_id(id)?;
     Ok(submitted)
 }
 

@@ -19,6 +19,7 @@ mod brokers;
 mod connected;
 mod store;
 
+use authbroker_web::input::has_nul;
 use authbroker_web::pages::format_time;
 use authbroker_web::pages::redirect_done as done;
 use axum::Router;
@@ -222,9 +223,10 @@ fn form<T>(form: Result<Form<T>, FormRejection>) -> Result<T, SiteError> {
     })
 }
 
-/// A required form field, trimmed.
+/// A required form field, trimmed. Every such field names something (an id, a URL), so one holding NUL is
+/// refused: it names nothing, and PostgreSQL could not even look it up.
 fn required<'a>(value: &'a Option<String>, what: &str) -> Result<&'a str, SiteError> {
-    value
+    let value = value
         .as_deref()
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -234,7 +236,15 @@ fn required<'a>(value: &'a Option<String>, what: &str) -> Result<&'a str, SiteEr
                 400,
                 format!("{what} is required."),
             )
-        })
+        })?;
+    if has_nul(value) {
+        return Err(SiteError::rest(
+            "rest_invalid_param",
+            400,
+            format!("{what} cannot contain NUL characters."),
+        ));
+    }
+    Ok(value)
 }
 
 /// The `?done=` of a page reached by the redirect after a change.

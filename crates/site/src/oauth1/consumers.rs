@@ -1,6 +1,7 @@
 //! OAuth 1.0a consumers ("applications") and their callbacks.
 
 use authbroker_store::sqlx::{self, Row, any::AnyRow};
+use authbroker_web::input::has_nul;
 
 use crate::error::SiteError;
 use crate::state::SiteState;
@@ -129,7 +130,12 @@ pub(crate) async fn by_id(state: &SiteState, id: &str) -> Result<Option<Consumer
 
 /// Whether `url` may be a callback at all: it has a scheme and a host, no userinfo, and a host without
 /// URL delimiters. Any scheme and port are allowed (native apps use `myapp://callback` and loopback ports).
+/// NUL is refused: URL parsers strip it at either end (so it would match a registered callback), but
+/// PostgreSQL cannot store it.
 pub(crate) fn valid_callback(url: &str) -> bool {
+    if has_nul(url) {
+        return false;
+    }
     let Ok(parsed) = url::Url::parse(url) else {
         return false;
     };
@@ -222,6 +228,12 @@ mod tests {
         assert!(callback_matches("myapp://callback", "myapp://callback?x=1"));
         assert!(!valid_callback("myapp:callback"));
         assert!(!valid_callback("/relative"));
+        assert!(!valid_callback("myapp://callback\0"));
+        assert!(!callback_matches("myapp://callback", "myapp://callback\0"));
+        assert!(!callback_matches(
+            "https://app.example/cb",
+            "https://app.example/cb?state=\0"
+        ));
         assert!(callback_matches(
             "http://127.0.0.1:8123/cb",
             "http://127.0.0.1:8123/cb?x"
