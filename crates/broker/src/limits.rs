@@ -224,35 +224,15 @@ fn limited(wait: Duration, message: &str) -> BrokerError {
 mod tests {
     use super::*;
 
+    /// The limiter itself is tested in `authbroker_web::limits`; here, its wait becomes the broker's 429.
     #[test]
-    fn a_burst_then_the_steady_rate() {
-        let limiter = KeyedLimiter::per_minute(60, 100);
-        let start = Instant::now();
-        for _ in 0..60 {
-            limiter.check(&"a", start).unwrap();
-        }
-        let wait = limiter.check(&"a", start).unwrap_err();
-        assert!(
-            wait <= Duration::from_secs(1) && wait > Duration::ZERO,
-            "{wait:?}"
-        );
-        // Other keys are independent.
-        limiter.check(&"b", start).unwrap();
-        // One token per second comes back.
-        let later = start + Duration::from_millis(1001);
-        limiter.check(&"a", later).unwrap();
-        assert!(limiter.check(&"a", later).is_err());
-    }
-
-    #[test]
-    fn retry_after_is_whole_seconds_at_least_one() {
+    fn a_refusal_is_a_429_with_whole_seconds_to_wait() {
         let limiter = KeyedLimiter::per_minute(2, 100);
         let now = Instant::now();
         limiter.check(&1, now).unwrap();
         limiter.check(&1, now).unwrap();
         let wait = limiter.check(&1, now).unwrap_err();
         // 2/min refills one token in 30 s.
-        assert_eq!(wait.as_secs_f64().ceil() as u64, 30);
         match limited(wait, "x") {
             BrokerError::RateLimited { retry_after, .. } => assert_eq!(retry_after, 30),
             other => panic!("{other:?}"),

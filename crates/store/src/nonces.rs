@@ -47,6 +47,17 @@ pub struct NonceKey<'a> {
     pub nonce: &'a str,
 }
 
+impl<'a> From<authbroker_oauth1::NonceKey<'a>> for NonceKey<'a> {
+    fn from(key: authbroker_oauth1::NonceKey<'a>) -> Self {
+        Self {
+            consumer_key: key.consumer_key,
+            token: key.token,
+            timestamp: key.timestamp,
+            nonce: key.nonce,
+        }
+    }
+}
+
 /// Why a nonce was not recorded; the request carrying it must be refused either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceError {
@@ -54,6 +65,17 @@ pub enum NonceError {
     AlreadyUsed,
     /// The nonce cannot be known to be committed (the database failed, or the writer stopped).
     Unavailable,
+}
+
+/// The verifier's view of the outcome: a replay is `json_oauth1_nonce_already_used` (401), a store that
+/// cannot answer refuses the request (503).
+impl From<NonceError> for authbroker_oauth1::VerifyError {
+    fn from(err: NonceError) -> Self {
+        match err {
+            NonceError::AlreadyUsed => Self::NonceAlreadyUsed,
+            NonceError::Unavailable => Self::NonceStoreUnavailable,
+        }
+    }
 }
 
 impl fmt::Display for NonceError {

@@ -3,7 +3,7 @@
 //! a store that cannot answer refuses the request with 503.
 
 use authbroker_oauth1::{NonceKey, VerifyError};
-use authbroker_store::nonces::{self as store, NonceError};
+use authbroker_store::nonces as store;
 
 use crate::error::SiteError;
 use crate::state::SiteState;
@@ -14,24 +14,11 @@ pub(crate) async fn record(
     key: NonceKey<'_>,
     expires_at: i64,
 ) -> Result<(), SiteError> {
-    let key = store::NonceKey {
-        consumer_key: key.consumer_key,
-        token: key.token,
-        timestamp: key.timestamp,
-        nonce: key.nonce,
-    };
     state
         .nonce_writer()
-        .record(key, expires_at)
+        .record(key.into(), expires_at)
         .await
-        .map_err(|err| verify_error(err).into())
-}
-
-fn verify_error(err: NonceError) -> VerifyError {
-    match err {
-        NonceError::AlreadyUsed => VerifyError::NonceAlreadyUsed,
-        NonceError::Unavailable => VerifyError::NonceStoreUnavailable,
-    }
+        .map_err(|err| VerifyError::from(err).into())
 }
 
 /// Deletes nonces whose timestamp has left the window.
@@ -42,13 +29,14 @@ pub(crate) async fn prune(state: &SiteState) -> Result<u64, SiteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use authbroker_store::nonces::NonceError;
 
     #[test]
     fn store_outcomes_are_the_protocol_errors() {
-        let replay = SiteError::from(verify_error(NonceError::AlreadyUsed));
+        let replay = SiteError::from(VerifyError::from(NonceError::AlreadyUsed));
         assert_eq!(replay.status(), 401);
         assert_eq!(replay.code(), "json_oauth1_nonce_already_used");
-        let down = SiteError::from(verify_error(NonceError::Unavailable));
+        let down = SiteError::from(VerifyError::from(NonceError::Unavailable));
         assert_eq!(down.status(), 503);
     }
 }
