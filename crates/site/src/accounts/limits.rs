@@ -13,7 +13,9 @@
 //!   [`PER_IP_REFILL`]. Without a peer address (a router served without connect info) this limit is
 //!   skipped rather than applied to one key shared by everybody. The site does not read
 //!   `X-Forwarded-For`: behind a reverse proxy every client has the proxy's address and this limit would
-//!   become one budget for all failed logins of the site, so such a site sets `login_failures_per_ip = 0`.
+//!   become one budget for all failed logins of the site, so it is off when TLS ends at a proxy (an https
+//!   home URL without `tls_cert`, see `per_ip_burst`); a plain-HTTP proxy elsewhere needs
+//!   `login_failures_per_ip = 0`.
 //!
 //! A burst of 0 turns a limit off; the refill periods are constants.
 //!
@@ -54,6 +56,21 @@ pub(crate) const PER_IP_BURST: u32 = 50;
 pub(crate) const PER_IP_REFILL: Duration = Duration::from_secs(12);
 /// Keys each limiter tracks at most (about 100 bytes each).
 const MAX_KEYS: usize = 100_000;
+
+/// The per-IP burst in effect. An https home URL served without `tls_cert` means TLS ends at a reverse
+/// proxy (plain HTTP is only served on loopback): every request then comes from the proxy's address, and a
+/// per-IP limit would be one budget for the whole site that any anonymous guesser could exhaust for
+/// everybody. The limit is off there until the site can read trusted proxies' `X-Forwarded-For`.
+fn per_ip_burst(config: &crate::SiteConfig) -> u32 {
+    let behind_proxy = config.home_url.starts_with("https://") && config.tls_cert.is_none();
+    if behind_proxy && config.login_failures_per_ip > 0 {
+        tracing::info!(
+            "the per-IP login limit is off: TLS ends at a proxy, so every client has the proxy's address"
+        );
+        return 0;
+    }
+    config.login_failures_per_ip
+}
 
 /// Why an attempt was refused, and how long until the next one may be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +129,7 @@ impl LoginLimits {
     pub(crate) fn from_config(config: &crate::SiteConfig) -> Self {
         Self::new(
             (config.login_failures_per_account, PER_LOGIN_REFILL),
-            (config.login_failures_per_ip, PER_IP_REFILL),
+            (per_ip_burst(config), PER_IP_REFILL),
         )
     }
 
@@ -346,5 +363,19 @@ mod tests {
         for _ in 0..100 {
             fail(&limits, "admin", ALICE, now);
         }
+    }
+
+    #[test]
+    fn behind_a_tls_proxy_the_ip_limit_is_off() {
+        let mut config = crate::SiteConfig::new("https://site.example".to_owned());
+        assert_eq!(
+            per_ip_burst(&config),
+            0,
+            "https home, no certificate: a proxy"
+        );
+        config.tls_cert = Some("cert.pem".into());
+        assert_eq!(per_ip_burst(&config), PER_IP_BURST);
+        let config = crate::SiteConfig::new("http://127.0.0.1:8080".to_owned());
+        assert_eq!(per_ip_burst(&config), PER_IP_BURST);
     }
 }

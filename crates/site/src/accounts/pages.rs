@@ -119,16 +119,27 @@ async fn login(
                 return Ok(response);
             }
         };
-        let user = match authenticate_password(&state, login, &form.pwd).await {
-            Ok(user) => user,
-            Err(err) => {
-                limits.give_back(attempt, Instant::now());
-                return Err(err);
+        // Verified and settled in a task of its own: a client that goes away mid-verification drops this
+        // handler, and the attempt must still end with its real outcome (a right password gives its tokens
+        // back) rather than keep them.
+        let settled = tokio::spawn({
+            let state = state.clone();
+            let login = login.to_owned();
+            let password = form.pwd.clone();
+            async move {
+                let user = authenticate_password(&state, &login, &password).await;
+                let limits = state.login_limits();
+                match &user {
+                    Ok(None) => limits.spend(attempt),
+                    Ok(Some(_)) | Err(_) => limits.give_back(attempt, Instant::now()),
+                }
+                user
             }
-        };
-        match user {
+        })
+        .await
+        .map_err(|err| SiteError::Internal(format!("the login verification stopped: {err}")))?;
+        match settled? {
             Some(user) => {
-                limits.give_back(attempt, Instant::now());
                 // A new session replaces whoever was signed in (the consent page's "switch user").
                 let clear = end_session(&state, &headers).await?;
                 let cookie = start_session(&state, &user.id).await?;
@@ -137,13 +148,10 @@ async fn login(
                 response.headers_mut().append(header::SET_COOKIE, cookie);
                 Ok(response)
             }
-            None => {
-                limits.spend(attempt);
-                again(
-                    "Unknown username or incorrect password.",
-                    StatusCode::UNAUTHORIZED,
-                )
-            }
+            None => again(
+                "Unknown username or incorrect password.",
+                StatusCode::UNAUTHORIZED,
+            ),
         }
     }
     .await;
