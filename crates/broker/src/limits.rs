@@ -28,7 +28,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use authbroker_web::limits::{KeyedLimiter, canonical_ip as canonical, ip_key, retry_after_secs};
+use authbroker_web::limits::{
+    KeyedLimiter, NoPeerWarning, canonical_ip as canonical, ip_key, retry_after_secs,
+};
 use axum::http::HeaderMap;
 
 use crate::config::RateLimits;
@@ -130,7 +132,7 @@ pub(crate) struct Limits {
     per_app: KeyedLimiter<String>,
     per_site: KeyedLimiter<String>,
     trusted_proxies: Vec<IpNet>,
-    warned_no_peer: std::sync::atomic::AtomicBool,
+    no_peer: NoPeerWarning,
 }
 
 impl Limits {
@@ -145,7 +147,7 @@ impl Limits {
             per_app: KeyedLimiter::per_minute(config.per_app_per_minute, config.max_keys),
             per_site: KeyedLimiter::per_minute(config.per_server_per_minute, config.max_keys),
             trusted_proxies,
-            warned_no_peer: std::sync::atomic::AtomicBool::new(false),
+            no_peer: NoPeerWarning::default(),
         })
     }
 
@@ -156,14 +158,7 @@ impl Limits {
         headers: &HeaderMap,
     ) -> Result<(), BrokerError> {
         let Some(ip) = client_ip(peer, headers, &self.trusted_proxies) else {
-            if !self
-                .warned_no_peer
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
-            {
-                tracing::warn!(
-                    "no peer address on requests (router served without connect info): the per-IP rate limit is off"
-                );
-            }
+            self.no_peer.warn("per-IP rate limit");
             return Ok(());
         };
         self.per_ip

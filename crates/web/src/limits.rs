@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -126,8 +127,11 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 
     /// Whether [`check`](Self::check) would refuse `key` at `now` — and if so, how long until a token is
-    /// back — without taking a token or tracking a new key.
-    pub fn peek(&self, key: &K, now: Instant) -> Result<(), Duration> {
+    /// back — without taking a token or tracking a new key. Tests observe buckets with it; the services
+    /// reserve with `check` and give back with `refund` instead (asking first would let concurrent
+    /// attempts all pass before any is settled).
+    #[cfg(test)]
+    fn peek(&self, key: &K, now: Instant) -> Result<(), Duration> {
         if !self.is_enabled() {
             return Ok(());
         }
@@ -201,6 +205,22 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 /// A wait as the value of `Retry-After`: whole seconds, rounded up, at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// Warns once that a per-IP limit is skipped because requests carry no peer address (a router served
+/// without connect info): never one shared key for everybody, but the operator must hear of it.
+#[derive(Debug, Default)]
+pub struct NoPeerWarning(AtomicBool);
+
+impl NoPeerWarning {
+    /// Logs the warning for `limit` the first time only.
+    pub fn warn(&self, limit: &str) {
+        if !self.0.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "no peer address on requests (router served without connect info): the {limit} is off"
+            );
+        }
+    }
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, what a dual-stack socket reports) as the IPv4 it is.

@@ -34,10 +34,9 @@
 //! memory, per process (see [`authbroker_web::limits`] for the bounded memory).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use authbroker_web::limits::{KeyedLimiter, ip_key, retry_after_secs};
+use authbroker_web::limits::{KeyedLimiter, NoPeerWarning, ip_key, retry_after_secs};
 use sha2::{Digest, Sha256};
 
 /// Failed logins an account may have at once (the default of `login_failures_per_account`). Covers typos,
@@ -121,7 +120,7 @@ pub(crate) struct Attempt {
 pub(crate) struct LoginLimits {
     per_login: KeyedLimiter<[u8; 32]>,
     per_ip: KeyedLimiter<IpAddr>,
-    warned_no_peer: AtomicBool,
+    no_peer: NoPeerWarning,
 }
 
 impl LoginLimits {
@@ -138,7 +137,7 @@ impl LoginLimits {
         Self {
             per_login: KeyedLimiter::new(per_login.0, per_login.1, MAX_KEYS),
             per_ip: KeyedLimiter::new(per_ip.0, per_ip.1, MAX_KEYS),
-            warned_no_peer: AtomicBool::new(false),
+            no_peer: NoPeerWarning::default(),
         }
     }
 
@@ -154,10 +153,8 @@ impl LoginLimits {
         let ip = match peer {
             Some(ip) => Some(ip_key(ip)),
             None => {
-                if self.per_ip.is_enabled() && !self.warned_no_peer.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "no peer address on login requests (router served without connect info): the per-IP login limit is off"
-                    );
+                if self.per_ip.is_enabled() {
+                    self.no_peer.warn("per-IP login limit");
                 }
                 None
             }
